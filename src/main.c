@@ -1,0 +1,2 @@
+#include "vigil/common.h"
+int main(void) { return 0; }
