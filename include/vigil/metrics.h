@@ -1,0 +1,69 @@
+/* metrics.h — the process-wide Prometheus registry: counter, gauge and histogram
+ * families with label sets, and the text exposition format 0.0.4.
+ *
+ * Families are registered once (any thread; registering the same name again returns
+ * the existing family). A series (one label set) is looked up or created under the
+ * family's lock; callers cache the returned pointer, and updating it is lock-free
+ * (C11 atomics), safe from any thread. A series pointer stays valid until the series
+ * is removed with vg_metrics_remove_label(); remove only after every thread that
+ * cached it has stopped using it (for a stream: after its threads are joined). */
+#ifndef VIGIL_METRICS_H
+#define VIGIL_METRICS_H
+
+#include <stddef.h>
+
+typedef struct vg_metric vg_metric_t;  /* a family; owned by the registry, never freed */
+typedef struct vg_series vg_series_t;  /* one label set; owned by its family */
+
+/* `labels` is a comma-separated list of label names ("stream_id,worker") or NULL. */
+vg_metric_t *vg_metric_counter(const char *name, const char *help, const char *labels);
+vg_metric_t *vg_metric_gauge(const char *name, const char *help, const char *labels);
+/* `bounds` are the upper bounds of the buckets, ascending, without +Inf; copied. */
+vg_metric_t *vg_metric_histogram(const char *name, const char *help, const char *labels,
+                                 const double *bounds, size_t n_bounds);
+
+/* Get or create the series for the given label values, one const char * per label name
+ * of the family, in order (none for a family without labels). Never NULL. */
+vg_series_t *vg_metric_series(vg_metric_t *m, ...);
+
+void vg_series_inc(vg_series_t *s);              /* counter/gauge += 1 */
+void vg_series_add(vg_series_t *s, double v);    /* counter/gauge += v */
+void vg_series_set(vg_series_t *s, double v);    /* gauge = v */
+void vg_series_observe(vg_series_t *s, double v); /* histogram */
+double vg_series_value(const vg_series_t *s);    /* counter/gauge value; histogram count */
+
+/* Removes, from every family, each series whose label `name` has the value `value`
+ * (for example every series of a removed stream). */
+void vg_metrics_remove_label(const char *name, const char *value);
+
+/* Registers a function run at the start of every vg_metrics_render() on the rendering
+ * thread, to refresh sampled values (process CPU, RSS, open fds). At most 8 hooks. */
+void vg_metrics_add_collect_hook(void (*fn)(void *arg), void *arg);
+
+/* Renders every family in Prometheus text format 0.0.4. Caller frees. */
+char *vg_metrics_render(void);
+
+/* Default latency buckets in seconds (0.001 .. 10). */
+extern const double vg_metrics_latency_buckets[];
+extern const size_t vg_metrics_latency_buckets_len;
+
+/* Registers the standard process metrics (process_cpu_seconds_total,
+ * process_resident_memory_bytes, process_virtual_memory_bytes, process_start_time_seconds,
+ * process_open_fds, process_max_fds, process_threads) and vigil_build_info{version}.
+ * Idempotent. */
+void vg_metrics_register_process(void);
+
+/* Samples this process from /proc: CPU seconds (user+system), resident bytes, open fds,
+ * threads. Returns 0 or VG_EIO. Any thread. */
+typedef struct {
+    double cpu_seconds;
+    double resident_bytes;
+    double virtual_bytes;
+    double start_time_seconds; /* epoch */
+    int open_fds;
+    int max_fds;
+    int threads;
+} vg_proc_sample_t;
+int vg_proc_sample(vg_proc_sample_t *out);
+
+#endif
