@@ -1,0 +1,285 @@
+/* config_check.c — validation across keys once the walker has filled the structs:
+ * references (model_id), uniqueness (stream_id, worker_id), stream URL resolution,
+ * file readability of models, and derived defaults (client_id, worker ids). Reports
+ * every problem with the position of the offending key. Pure; loop thread. */
+#include "config_internal.h"
+
+#include <errno.h>
+#include <libavformat/avformat.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+bool vg_config_valid_id(const char *s)
+{
+    size_t n = s ? strlen(s) : 0;
+    if (n < 1 || n > 64)
+        return false;
+    for (const char *p = s; *p; p++) {
+        char ch = *p;
+        bool ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+                  (ch >= '0' && ch <= '9') || ch == '_' || ch == '.' || ch == '-';
+        if (!ok)
+            return false;
+    }
+    return true;
+}
+
+static bool ffmpeg_has_protocol(const char *scheme)
+{
+    void *opaque = NULL;
+    const char *name;
+    while ((name = avio_enum_protocols(&opaque, 0)))
+        if (strcmp(name, scheme) == 0)
+            return true;
+    /* rtsp and rtsps are demuxers that open their own connections */
+    return (strcmp(scheme, "rtsp") == 0 || strcmp(scheme, "rtsps") == 0) &&
+           av_find_input_format("rtsp") != NULL;
+}
+
+int vg_config_check_url(const char *url, const char **why)
+{
+    if (!url || !*url) {
+        *why = "is empty";
+        return VG_EINVAL;
+    }
+    for (const char *p = url; *p; p++) {
+        if ((unsigned char)*p < 0x20 || *p == 0x7f) {
+            *why = "contains control characters";
+            return VG_EINVAL;
+        }
+    }
+    const char *colon = strstr(url, "://");
+    if (!colon)
+        return VG_OK; /* a plain path: FFmpeg's file protocol */
+    char scheme[32];
+    size_t n = (size_t)(colon - url);
+    if (n == 0 || n >= sizeof(scheme)) {
+        *why = "has no valid scheme";
+        return VG_EINVAL;
+    }
+    for (size_t i = 0; i < n; i++)
+        scheme[i] = (char)(url[i] >= 'A' && url[i] <= 'Z' ? url[i] + 32 : url[i]);
+    scheme[n] = '\0';
+    if (!ffmpeg_has_protocol(scheme)) {
+        *why = "has a scheme FFmpeg cannot open";
+        return VG_EINVAL;
+    }
+    return VG_OK;
+}
+
+const char *vg_worker_type_name(vg_worker_type_t type)
+{
+    static const char *const names[] = {"person_detector", "motion_detector", "flow_analyzer",
+                                        "pose_estimator"};
+    return (unsigned)type < VG_ARRAY_LEN(names) ? names[type] : "unknown";
+}
+
+const vg_model_cfg_t *vg_config_find_model(const vg_config_t *cfg, const char *model_id)
+{
+    for (size_t i = 0; model_id && i < cfg->n_models; i++)
+        if (strcmp(cfg->models[i].model_id, model_id) == 0)
+            return &cfg->models[i];
+    return NULL;
+}
+
+const vg_stream_cfg_t *vg_config_find_stream(const vg_config_t *cfg, const char *stream_id)
+{
+    for (size_t i = 0; stream_id && i < cfg->n_streams; i++)
+        if (strcmp(cfg->streams[i].stream_id, stream_id) == 0)
+            return &cfg->streams[i];
+    return NULL;
+}
+
+static void check_model_file(ctx_t *c, const vg_model_cfg_t *m, const char *key,
+                             char **path, const char *models_dir)
+{
+    if (!*path || !**path) {
+        vg_cfg_report(c, false, m->mark, "model '%s': key '%s' is required for format %s",
+                      m->model_id, key, m->format == VG_MODEL_ONNX ? "onnx" : "darknet");
+        return;
+    }
+    char *full = vg_cfg_resolve_path(models_dir, *path);
+    free(*path);
+    *path = full;
+    if (access(full, R_OK) != 0)
+        vg_cfg_report(c, false, m->mark, "model '%s': key '%s': cannot read file '%s': %s",
+                      m->model_id, key, full, strerror(errno));
+}
+
+static void check_models(ctx_t *c, vg_config_t *cfg)
+{
+    for (size_t i = 0; i < cfg->n_models; i++) {
+        vg_model_cfg_t *m = &cfg->models[i];
+        if (!m->model_id)
+            continue;
+        for (size_t j = 0; j < i; j++)
+            if (cfg->models[j].model_id && strcmp(cfg->models[j].model_id, m->model_id) == 0)
+                vg_cfg_report(c, false, m->mark, "key 'models[%zu].model_id': '%s' is defined twice",
+                              i, m->model_id);
+        if (m->format == VG_MODEL_BUILTIN) {
+            if (strcmp(m->model_id, "builtin-hog") != 0)
+                vg_cfg_report(c, false, m->mark,
+                              "key 'models[%zu].format': builtin models are: builtin-hog", i);
+            continue;
+        }
+        if (m->format == VG_MODEL_DARKNET)
+            check_model_file(c, m, "config", &m->config, cfg->models_dir);
+        check_model_file(c, m, "weights", &m->weights, cfg->models_dir);
+        if (m->labels && *m->labels) {
+            char *full = vg_cfg_resolve_path(cfg->models_dir, m->labels);
+            free(m->labels);
+            m->labels = full;
+            if (access(full, R_OK) != 0)
+                vg_cfg_report(c, false, m->mark, "model '%s': key 'labels': cannot read file '%s': %s",
+                              m->model_id, full, strerror(errno));
+        }
+    }
+    /* builtin-hog is always available, so a configuration without model files detects people */
+    if (!vg_config_find_model(cfg, "builtin-hog")) {
+        cfg->models = vg_xrealloc(cfg->models, (cfg->n_models + 1) * sizeof(*cfg->models));
+        vg_model_cfg_t *m = &cfg->models[cfg->n_models++];
+        memset(m, 0, sizeof(*m));
+        m->model_id = vg_xstrdup("builtin-hog");
+        m->format = VG_MODEL_BUILTIN;
+        m->input_size = 320;
+        m->task = VG_TASK_DETECT;
+    }
+}
+
+static const vg_model_cfg_t *first_model(const vg_config_t *cfg, vg_model_task_t task)
+{
+    for (size_t i = 0; i < cfg->n_models; i++)
+        if (cfg->models[i].task == task)
+            return &cfg->models[i];
+    return NULL;
+}
+
+void vg_cfg_check_worker(ctx_t *c, const vg_config_t *cfg, vg_worker_cfg_t *w, const char *key)
+{
+    vg_model_task_t need = w->type == VG_WORKER_POSE ? VG_TASK_POSE : VG_TASK_DETECT;
+    bool uses_model = w->type == VG_WORKER_PERSON || w->type == VG_WORKER_POSE;
+    if (!w->worker_id)
+        w->worker_id = vg_xstrdup(vg_worker_type_name(w->type));
+    w->available = true;
+    if (!uses_model) {
+        if (w->model_id)
+            vg_cfg_report(c, false, w->model_mark,
+                          "key '%s.spec.model_id': %s uses no model", key,
+                          vg_worker_type_name(w->type));
+        return;
+    }
+    if (w->model_id) {
+        const vg_model_cfg_t *m = vg_config_find_model(cfg, w->model_id);
+        if (!m)
+            vg_cfg_report(c, false, w->model_mark,
+                          "key '%s.spec.model_id': no model '%s' is defined under 'models'", key,
+                          w->model_id);
+        else if (m->task != need)
+            vg_cfg_report(c, false, w->model_mark,
+                          "key '%s.spec.model_id': model '%s' has task %s, %s needs task %s", key,
+                          w->model_id, m->task == VG_TASK_POSE ? "pose" : "detect",
+                          vg_worker_type_name(w->type), need == VG_TASK_POSE ? "pose" : "detect");
+        return;
+    }
+    const vg_model_cfg_t *m = first_model(cfg, need);
+    if (m) {
+        w->model_id = vg_xstrdup(m->model_id);
+        return;
+    }
+    w->available = false;
+    w->unavailable_reason = vg_xstrdup("no model with task: pose is configured");
+    vg_cfg_report(c, true, w->mark,
+                  "key '%s': pose_estimator has no model with task: pose; it will be "
+                  "unavailable and the stream's other workers will run", key);
+}
+
+void vg_cfg_check_stream(ctx_t *c, const vg_config_t *cfg, vg_stream_cfg_t *s, const char *key)
+{
+    int sources = !!s->rtsp_url_raw + !!s->url_raw + !!s->source_id;
+    if (sources > 1)
+        vg_cfg_report(c, false, s->url_mark.line ? s->url_mark : s->mark,
+                      "stream '%s': give only one of 'rtsp_url', 'url' and 'source_id'",
+                      s->stream_id ? s->stream_id : "?");
+    else if (sources == 0)
+        vg_cfg_report(c, false, s->mark,
+                      "key '%s': one of 'rtsp_url', 'url' or 'source_id' is required", key);
+    else if (s->source_id && !*cfg->stream_url_template)
+        vg_cfg_report(c, false, s->source_mark,
+                      "key '%s.source_id': needs 'stream_url_template' to build the URL", key);
+    if (sources == 1) {
+        free(s->url);
+        if (s->source_id && *cfg->stream_url_template) {
+            const char *tpl = cfg->stream_url_template, *ph = strstr(tpl, "{source_id}");
+            s->url = ph ? vg_xasprintf("%.*s%s%s", (int)(ph - tpl), tpl, s->source_id,
+                                       ph + strlen("{source_id}"))
+                        : vg_xasprintf("%s%s", tpl, s->source_id);
+        } else {
+            s->url = vg_xstrdup(s->rtsp_url_raw ? s->rtsp_url_raw : s->url_raw);
+        }
+        const char *why = NULL;
+        if (s->url && !s->source_id && vg_config_check_url(s->url, &why) != 0) {
+            char *red = vg_redact_url(s->url);
+            vg_cfg_report(c, false, s->url_mark, "key '%s.%s': URL '%s' %s", key,
+                          s->rtsp_url_raw ? "rtsp_url" : "url", red, why);
+            free(red);
+        }
+    }
+    for (size_t j = 0; j < s->n_workers; j++) {
+        char wkey[300];
+        snprintf(wkey, sizeof(wkey), "%s.workers[%zu]", key, j);
+        vg_cfg_check_worker(c, cfg, &s->workers[j], wkey);
+        for (size_t k = 0; k < j; k++)
+            if (strcmp(s->workers[k].worker_id, s->workers[j].worker_id) == 0)
+                vg_cfg_report(c, false, s->workers[j].mark,
+                              "key '%s': worker_id '%s' is used twice in the stream (set "
+                              "'worker_id' to tell them apart)", wkey, s->workers[j].worker_id);
+    }
+}
+
+static void check_listen(ctx_t *c, const char *listen, vg_mark_t m)
+{
+    const char *colon = strrchr(listen, ':');
+    char *end = NULL;
+    long port = colon ? strtol(colon + 1, &end, 10) : 0;
+    if (!colon || colon == listen || !end || *end || port < 1 || port > 65535)
+        vg_cfg_report(c, false, m,
+                      "key 'http.listen': expected HOST:PORT with a port from 1 to 65535, got '%s'",
+                      listen);
+}
+
+void vg_cfg_check(ctx_t *c, vg_config_t *cfg)
+{
+    if (cfg->instance_id && !*cfg->mqtt.client_id) {
+        free(cfg->mqtt.client_id);
+        cfg->mqtt.client_id = vg_xasprintf("vigil-%s", cfg->instance_id);
+    }
+    if (!*cfg->mqtt.topic_prefix || strpbrk(cfg->mqtt.topic_prefix, "+#"))
+        vg_cfg_report(c, false, vg_cfg_mark(c, "mqtt.topic_prefix"),
+                      "key 'mqtt.topic_prefix': must be non-empty without '+' or '#'");
+    check_listen(c, cfg->http.listen, vg_cfg_mark(c, "http.listen"));
+    if (cfg->capture.reconnect_initial_s > cfg->capture.reconnect_max_s)
+        vg_cfg_report(c, false, vg_cfg_mark(c, "capture.reconnect_initial_s"),
+                      "key 'capture.reconnect_initial_s': must not exceed reconnect_max_s (%g)",
+                      cfg->capture.reconnect_max_s);
+    if (cfg->shard_index >= cfg->shard_count)
+        vg_cfg_report(c, false, vg_cfg_mark(c, "shard.index"),
+                      "key 'shard.index': must be below shard.count (%d), got %d",
+                      cfg->shard_count, cfg->shard_index);
+    if (cfg->deployment_mode == VG_DEPLOY_SINGLE && cfg->n_streams > 1)
+        vg_cfg_report(c, false, cfg->streams[1].mark,
+                      "deployment_mode single_stream allows one stream, got %zu", cfg->n_streams);
+    check_models(c, cfg);
+    for (size_t i = 0; i < cfg->n_streams; i++) {
+        vg_stream_cfg_t *s = &cfg->streams[i];
+        char key[64];
+        snprintf(key, sizeof(key), "streams[%zu]", i);
+        vg_cfg_check_stream(c, cfg, s, key);
+        for (size_t j = 0; s->stream_id && j < i; j++)
+            if (cfg->streams[j].stream_id && strcmp(cfg->streams[j].stream_id, s->stream_id) == 0)
+                vg_cfg_report(c, false, s->mark,
+                              "key '%s.stream_id': '%s' is already used by streams[%zu]", key,
+                              s->stream_id, j);
+    }
+}

@@ -1,0 +1,276 @@
+/* gateway.c — owns the loop thread: the libevent base, the live configuration,
+ * signals (TERM/INT drain and exit, HUP reload), and the HTTP server with the core
+ * routes. Start order: metrics, HTTP, streams; shutdown runs in reverse, bounded by
+ * a drain timeout. Nothing here blocks: slow work runs on other threads. */
+#include "vigil/gateway.h"
+#include "vigil/common.h"
+#include "vigil/http.h"
+#include "vigil/log.h"
+#include "vigil/metrics.h"
+
+#include <errno.h>
+#include <event2/thread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define DRAIN_TIMEOUT_S 5
+
+typedef enum { GW_STARTING = 0, GW_READY, GW_DRAINING } gw_phase_t;
+
+struct vg_gateway {
+    struct event_base *base;
+    vg_config_t *cfg;
+    char *log_level_override;
+    vg_http_t *http;
+    struct event *sig_int, *sig_term, *sig_hup, *drain_timer;
+    gw_phase_t phase;
+    double started_at;
+    vg_series_t *reloads_ok, *reloads_failed;
+};
+
+char *vg_read_secret_file(const char *path, const char *what)
+{
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        VG_ERROR("gateway", "secret_unreadable", "{s:s, s:s, s:s}", "secret", what, "path", path,
+                 "error", strerror(errno));
+        return NULL;
+    }
+    char buf[4096];
+    char *line = fgets(buf, sizeof(buf), f);
+    fclose(f);
+    if (!line)
+        buf[0] = '\0';
+    char *s = buf;
+    while (*s == ' ' || *s == '\t')
+        s++;
+    size_t n = strlen(s);
+    while (n && (s[n - 1] == '\n' || s[n - 1] == '\r' || s[n - 1] == ' ' || s[n - 1] == '\t'))
+        s[--n] = '\0';
+    char *out = vg_xstrdup(s);
+    memset(buf, 0, sizeof(buf));
+    return out;
+}
+
+/* ---- core routes ---------------------------------------------------------------- */
+
+static void h_healthz(vg_http_req_t *r, void *arg)
+{
+    (void)arg;
+    vg_http_reply_json(r, 200, json_pack("{s:s}", "status", "ok"));
+}
+
+static void h_readyz(vg_http_req_t *r, void *arg)
+{
+    vg_gateway_t *gw = arg;
+    static const char *const names[] = {"starting", "ready", "draining"};
+    vg_http_reply_json(r, gw->phase == GW_READY ? 200 : 503,
+                       json_pack("{s:s}", "status", names[gw->phase]));
+}
+
+static void h_metrics(vg_http_req_t *r, void *arg)
+{
+    (void)arg;
+    char *text = vg_metrics_render();
+    vg_http_reply(r, 200, "text/plain; version=0.0.4; charset=utf-8", text, strlen(text));
+    free(text);
+}
+
+static const vg_http_route_t core_routes[] = {
+    {"GET", "/healthz", h_healthz, VG_ACCESS_PUBLIC},
+    {"GET", "/readyz", h_readyz, VG_ACCESS_PUBLIC},
+    {"GET", "/metrics", h_metrics, VG_ACCESS_PUBLIC},
+};
+
+static int start_http(vg_gateway_t *gw)
+{
+    const vg_http_cfg_t *hc = &gw->cfg->http;
+    char *token = NULL;
+    if (*hc->auth_token_file && !(token = vg_read_secret_file(hc->auth_token_file, "http token")))
+        return VG_EIO;
+    vg_http_opts_t o = {
+        .listen = hc->listen,
+        .max_connections = hc->max_connections,
+        .per_ip_connections = hc->max_connections,
+        .timeout_s = 30,
+        .memory_limit = 64 * 1024,
+        .auth_token = token,
+        .auth_reads = hc->auth_reads,
+        .web_root = hc->web_root,
+    };
+    char err[256];
+    int rc = vg_http_new(gw->base, &o, &gw->http, err, sizeof(err));
+    free(token);
+    if (rc != 0) {
+        VG_ERROR("http", "listen_failed", "{s:s, s:s}", "listen", hc->listen, "error", err);
+        return rc;
+    }
+    vg_http_add_routes(gw->http, core_routes, VG_ARRAY_LEN(core_routes), gw);
+    VG_INFO("http", "listening", "{s:s}", "listen", hc->listen);
+    return VG_OK;
+}
+
+/* ---- reload ---------------------------------------------------------------------- */
+
+static bool str_diff(const char *a, const char *b)
+{
+    return strcmp(a ? a : "", b ? b : "") != 0;
+}
+
+/* Lists the changed settings that only take effect after a restart. */
+static json_t *restart_only_changes(const vg_config_t *a, const vg_config_t *b)
+{
+    json_t *keys = json_array();
+    const struct {
+        const char *key;
+        bool changed;
+    } checks[] = {
+        {"instance_id", str_diff(a->instance_id, b->instance_id)},
+        {"mqtt", a->mqtt.enabled != b->mqtt.enabled || str_diff(a->mqtt.host, b->mqtt.host) ||
+                     a->mqtt.port != b->mqtt.port || a->mqtt.qos != b->mqtt.qos ||
+                     str_diff(a->mqtt.client_id, b->mqtt.client_id) ||
+                     str_diff(a->mqtt.username, b->mqtt.username) ||
+                     str_diff(a->mqtt.password_file, b->mqtt.password_file) ||
+                     str_diff(a->mqtt.topic_prefix, b->mqtt.topic_prefix) ||
+                     str_diff(a->mqtt.tls.ca_file, b->mqtt.tls.ca_file) ||
+                     a->mqtt.keepalive_s != b->mqtt.keepalive_s},
+        {"http.listen", str_diff(a->http.listen, b->http.listen)},
+        {"http.max_connections", a->http.max_connections != b->http.max_connections},
+        {"http.web_root", str_diff(a->http.web_root, b->http.web_root)},
+        {"inference.threads", a->inference_threads != b->inference_threads},
+        {"state_file", str_diff(a->state_file, b->state_file)},
+        {"shard", a->shard_index != b->shard_index || a->shard_count != b->shard_count},
+    };
+    for (size_t i = 0; i < VG_ARRAY_LEN(checks); i++)
+        if (checks[i].changed)
+            json_array_append_new(keys, json_string(checks[i].key));
+    return keys;
+}
+
+static void reload(vg_gateway_t *gw)
+{
+    vg_diag_t diag = {0};
+    vg_config_t *next = NULL;
+    if (vg_config_load(gw->cfg->path, &next, &diag) != 0) {
+        json_t *errs = json_array();
+        for (size_t i = 0; i < diag.n_errors; i++)
+            json_array_append_new(errs, json_string(diag.errors[i]));
+        VG_ERROR("gateway", "config_reload_failed", "{s:s, s:o, s:s}", "path", gw->cfg->path,
+                 "errors", errs, "action", "keeping the running configuration");
+        vg_series_inc(gw->reloads_failed);
+        vg_diag_clear(&diag);
+        return;
+    }
+    vg_diag_clear(&diag);
+    json_t *restart = restart_only_changes(gw->cfg, next);
+    if (!gw->log_level_override)
+        vg_log_set_level(next->log_level);
+    char *token = NULL;
+    if (*next->http.auth_token_file)
+        token = vg_read_secret_file(next->http.auth_token_file, "http token");
+    if (gw->http && (token || !*next->http.auth_token_file))
+        vg_http_set_auth(gw->http, token, next->http.auth_reads);
+    free(token);
+    if (json_array_size(restart))
+        VG_WARN("gateway", "config_needs_restart", "{s:O}", "keys", restart);
+    json_decref(restart);
+    vg_config_free(gw->cfg);
+    gw->cfg = next;
+    vg_series_inc(gw->reloads_ok);
+    VG_INFO("gateway", "config_reloaded", "{s:s}", "path", next->path);
+}
+
+/* ---- signals and shutdown ---------------------------------------------------------- */
+
+static void on_drain_timeout(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    vg_gateway_t *gw = arg;
+    VG_WARN("gateway", "drain_timeout", "{s:i}", "timeout_s", DRAIN_TIMEOUT_S);
+    event_base_loopbreak(gw->base);
+}
+
+static void begin_shutdown(vg_gateway_t *gw, const char *why)
+{
+    if (gw->phase == GW_DRAINING)
+        return;
+    gw->phase = GW_DRAINING;
+    VG_INFO("gateway", "shutdown", "{s:s}", "signal", why);
+    struct timeval tv = {DRAIN_TIMEOUT_S, 0};
+    evtimer_add(gw->drain_timer, &tv);
+    /* Streams and MQTT drain here as they land; with nothing pending, stop now. */
+    event_base_loopexit(gw->base, NULL);
+}
+
+static void on_signal(evutil_socket_t sig, short what, void *arg)
+{
+    (void)what;
+    vg_gateway_t *gw = arg;
+    if (sig == SIGHUP) {
+        VG_INFO("gateway", "reload", "{s:s}", "path", gw->cfg->path);
+        reload(gw);
+        return;
+    }
+    begin_shutdown(gw, sig == SIGINT ? "SIGINT" : "SIGTERM");
+}
+
+int vg_gateway_new(vg_config_t *cfg, const char *log_level_override, vg_gateway_t **out)
+{
+    VG_CHECK(evthread_use_pthreads() == 0);
+    vg_gateway_t *gw = vg_xcalloc(1, sizeof(*gw));
+    gw->cfg = cfg;
+    gw->log_level_override = vg_xstrdup(log_level_override);
+    gw->started_at = vg_now_wall();
+    gw->base = event_base_new();
+    VG_CHECK(gw->base);
+    signal(SIGPIPE, SIG_IGN);
+    gw->sig_int = evsignal_new(gw->base, SIGINT, on_signal, gw);
+    gw->sig_term = evsignal_new(gw->base, SIGTERM, on_signal, gw);
+    gw->sig_hup = evsignal_new(gw->base, SIGHUP, on_signal, gw);
+    gw->drain_timer = evtimer_new(gw->base, on_drain_timeout, gw);
+    VG_CHECK(gw->sig_int && gw->sig_term && gw->sig_hup && gw->drain_timer);
+    event_add(gw->sig_int, NULL);
+    event_add(gw->sig_term, NULL);
+    event_add(gw->sig_hup, NULL);
+
+    vg_metrics_register_process();
+    vg_metric_t *reloads = vg_metric_counter("vigil_config_reloads_total",
+                                             "Configuration reloads by result", "result");
+    gw->reloads_ok = vg_metric_series(reloads, "success");
+    gw->reloads_failed = vg_metric_series(reloads, "failure");
+
+    if (start_http(gw) != 0) {
+        vg_gateway_free(gw);
+        return VG_EIO;
+    }
+    *out = gw;
+    return VG_OK;
+}
+
+int vg_gateway_run(vg_gateway_t *gw)
+{
+    gw->phase = GW_READY;
+    VG_INFO("gateway", "started", "{s:s, s:s, s:i}", "instance_id", gw->cfg->instance_id,
+            "version", VG_VERSION, "streams", (int)gw->cfg->n_streams);
+    event_base_dispatch(gw->base);
+    VG_INFO("gateway", "stopped", NULL);
+    return 0;
+}
+
+void vg_gateway_free(vg_gateway_t *gw)
+{
+    if (!gw)
+        return;
+    vg_http_free(gw->http);
+    struct event *evs[] = {gw->sig_int, gw->sig_term, gw->sig_hup, gw->drain_timer};
+    for (size_t i = 0; i < VG_ARRAY_LEN(evs); i++)
+        if (evs[i])
+            event_free(evs[i]);
+    event_base_free(gw->base);
+    vg_config_free(gw->cfg);
+    free(gw->log_level_override);
+    free(gw);
+}

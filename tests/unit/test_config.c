@@ -1,0 +1,223 @@
+/* Unit tests for the config loader: the shipped files load, and every validation rule
+ * reports the right line, column and key. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "vigil/config.h"
+
+static char *src_path(const char *rel)
+{
+    const char *root = getenv("VIGIL_SOURCE_DIR");
+    static char buf[4096];
+    snprintf(buf, sizeof(buf), "%s/%s", root ? root : ".", rel);
+    return buf;
+}
+
+/* Parses `yaml`; asserts failure with one error containing `where` and `what`. */
+static void expect_error(const char *yaml, const char *where, const char *what)
+{
+    vg_diag_t d = {0};
+    vg_config_t *c = NULL;
+    int rc = vg_config_parse(yaml, strlen(yaml), "t.yaml", "/tmp", &c, &d);
+    if (rc == 0)
+        fail_msg("accepted:\n%s", yaml);
+    assert_null(c);
+    bool found = false;
+    for (size_t i = 0; i < d.n_errors; i++)
+        if (strstr(d.errors[i], where) && strstr(d.errors[i], what))
+            found = true;
+    if (!found) {
+        for (size_t i = 0; i < d.n_errors; i++)
+            fprintf(stderr, "  got: %s\n", d.errors[i]);
+        fail_msg("no error with '%s' and '%s'", where, what);
+    }
+    vg_diag_clear(&d);
+}
+
+static vg_config_t *expect_ok(const char *yaml)
+{
+    vg_diag_t d = {0};
+    vg_config_t *c = NULL;
+    int rc = vg_config_parse(yaml, strlen(yaml), "t.yaml", "/tmp", &c, &d);
+    for (size_t i = 0; i < d.n_errors; i++)
+        fprintf(stderr, "  error: %s\n", d.errors[i]);
+    assert_int_equal(rc, 0);
+    assert_non_null(c);
+    vg_diag_clear(&d);
+    return c;
+}
+
+static void test_orion_multi(void **state)
+{
+    (void)state;
+    vg_diag_t d = {0};
+    vg_config_t *c = NULL;
+    assert_int_equal(vg_config_load(src_path("config/orion_multi.yaml"), &c, &d), 0);
+    assert_string_equal(c->instance_id, "orion-cell-3A");
+    assert_int_equal(c->n_streams, 4);
+    const vg_stream_cfg_t *s = vg_config_find_stream(c, "hab_302");
+    assert_non_null(s);
+    assert_true(s->fps == 10);
+    assert_int_equal(s->n_workers, 2);
+    assert_int_equal(s->workers[0].type, VG_WORKER_PERSON);
+    assert_true(s->workers[0].confidence_threshold == 0.7);
+    assert_int_equal(s->workers[1].type, VG_WORKER_POSE);
+    assert_false(s->workers[1].available); /* no pose model: a warning, not an error */
+    assert_int_equal(s->workers[1].roi.x, 100);
+    assert_int_equal(s->workers[1].roi.w, 400);
+    assert_int_equal(d.n_warnings, 1);
+    assert_non_null(strstr(d.warnings[0], "pose_estimator"));
+    assert_true(vg_config_find_stream(c, "hab_303")->fps == 5);
+    assert_int_equal(vg_config_find_stream(c, "hab_304")->workers[1].type, VG_WORKER_FLOW);
+    assert_string_equal(c->mqtt.client_id, "vigil-orion-cell-3A");
+    const vg_model_cfg_t *m = vg_config_find_model(c, "yolo-fastest-body");
+    assert_non_null(m);
+    assert_non_null(strstr(m->weights, "shared/models/yolo-fastest-1.1_body.weights"));
+    assert_non_null(vg_config_find_model(c, "builtin-hog"));
+    vg_config_free(c);
+    vg_diag_clear(&d);
+}
+
+static void test_demo_config(void **state)
+{
+    (void)state;
+    vg_diag_t d = {0};
+    vg_config_t *c = NULL;
+    assert_int_equal(vg_config_load(src_path("config/vigil.yaml"), &c, &d), 0);
+    vg_config_free(c);
+    vg_diag_clear(&d);
+}
+
+static void test_defaults(void **state)
+{
+    (void)state;
+    vg_config_t *c = expect_ok("instance_id: a\nstreams:\n  - stream_id: s1\n    url: /x.mp4\n");
+    assert_true(c->mqtt.enabled);
+    assert_int_equal(c->mqtt.port, 1883);
+    assert_int_equal(c->mqtt.qos, 1);
+    assert_string_equal(c->mqtt.topic_prefix, "care");
+    assert_int_equal(c->mqtt.outbox_limit, 10000);
+    assert_string_equal(c->http.listen, "127.0.0.1:8080");
+    assert_int_equal(c->telemetry_interval_s, 30);
+    assert_string_equal(c->capture.rtsp_transport, "tcp");
+    assert_true(c->capture.stall_timeout_s == 5);
+    assert_true(c->streams[0].enabled);
+    assert_string_equal(c->streams[0].url, "/x.mp4");
+    assert_int_equal(c->shard_count, 1);
+    vg_config_free(c);
+}
+
+static void test_source_id_template(void **state)
+{
+    (void)state;
+    vg_config_t *c = expect_ok("instance_id: a\nstream_url_template: rtsp://go2rtc:8554/{source_id}\n"
+                               "streams:\n  - {stream_id: s1, source_id: 8}\n");
+    assert_string_equal(c->streams[0].url, "rtsp://go2rtc:8554/8");
+    vg_config_free(c);
+}
+
+static void test_person_default_model(void **state)
+{
+    (void)state;
+    vg_config_t *c = expect_ok("instance_id: a\nstreams:\n  - stream_id: s\n    url: /x\n"
+                               "    workers: [{type: person_detector}, {type: motion_detector}]\n");
+    assert_string_equal(c->streams[0].workers[0].model_id, "builtin-hog");
+    assert_string_equal(c->streams[0].workers[1].worker_id, "motion_detector");
+    vg_config_free(c);
+}
+
+static void test_rules(void **state)
+{
+    (void)state;
+    expect_error("log: {level: info}\n", "t.yaml:1:1:", "missing required key 'instance_id'");
+    expect_error("instance_id: \"no spaces\"\n", "t.yaml:1:14:", "key 'instance_id'");
+    expect_error("instance_id: a\nmqtt:\n  hots: x\n", "t.yaml:3:3:",
+                 "unknown key 'mqtt.hots' (did you mean 'host'?)");
+    expect_error("instance_id: a\nzzzz: 1\n", "t.yaml:2:1:", "unknown key 'zzzz'");
+    expect_error("instance_id: a\nmqtt: {port: 70000}\n", "t.yaml:2:14:",
+                 "key 'mqtt.port': expected an integer from 1 to 65535, got 70000");
+    expect_error("instance_id: a\nmqtt: {port: abc}\n", "t.yaml:2:14:", "expected an integer");
+    expect_error("instance_id: a\nmqtt: [1]\n", "t.yaml:2:7:", "key 'mqtt': expected a mapping");
+    expect_error("instance_id: a\nmqtt: {enabled: maybe}\n", "t.yaml:2:17:",
+                 "expected true or false");
+    expect_error("instance_id: a\nlog: {level: loud}\n", "t.yaml:2:14:",
+                 "expected one of debug | info | warn | error");
+    expect_error("instance_id: a\nstreams:\n  - {stream_id: s, url: /x, fps: 31}\n",
+                 "t.yaml:3:34:", "key 'streams[0].fps': expected a number from 0.01 to 30");
+    expect_error("instance_id: a\nstreams:\n  - {stream_id: s, url: /x, fps: 0}\n",
+                 "t.yaml:3:34:", "streams[0].fps");
+    expect_error("instance_id: a\nstreams:\n  - {stream_id: s, url: /x}\n  - {stream_id: s, url: /y}\n",
+                 "t.yaml:4:5:", "'s' is already used by streams[0]");
+    expect_error("instance_id: a\nstreams:\n  - stream_id: s\n    url: /x\n    workers:\n"
+                 "      - {type: person_detector, spec: {model_id: nope}}\n",
+                 "t.yaml:6:50:", "no model 'nope' is defined");
+    expect_error("instance_id: a\nstreams:\n  - stream_id: s\n    url: /x\n    workers:\n"
+                 "      - {type: person_detector, spec: {confidence_threshold: 2}}\n",
+                 "t.yaml:6:62:", "confidence_threshold': expected a number from 0 to 1");
+    expect_error("instance_id: a\nstreams:\n  - {stream_id: s, rtsp_url: \"nosuch://x\"}\n",
+                 "t.yaml:3:30:", "has a scheme FFmpeg cannot open");
+    expect_error("instance_id: a\nmqtt: {password_file: /nonexistent/pw}\n", "t.yaml:2:23:",
+                 "cannot read file '/nonexistent/pw'");
+    expect_error("instance_id: a\nhttp: {auth_token_file: /nonexistent/tok}\n", "t.yaml:2:25:",
+                 "http.auth_token_file");
+    expect_error("instance_id: a\nmodels:\n  - {model_id: m, config: a.cfg, weights: /nonexistent.w}\n",
+                 "t.yaml:3:5:", "cannot read file");
+    expect_error("instance_id: a\nstreams:\n  - {stream_id: s, rtsp_url: rtsp://h/x, source_id: 3}\n",
+                 "t.yaml:3:", "give only one of 'rtsp_url', 'url' and 'source_id'");
+    expect_error("instance_id: a\nstreams:\n  - {stream_id: s, source_id: 3}\n", "t.yaml:3:31:",
+                 "needs 'stream_url_template'");
+    expect_error("instance_id: a\nstreams:\n  - {stream_id: s}\n", "t.yaml:3:5:",
+                 "one of 'rtsp_url', 'url' or 'source_id' is required");
+    expect_error("instance_id: a\nhttp: {listen: nope}\n", "t.yaml:2:16:", "key 'http.listen'");
+    expect_error("instance_id: a\ninstance_id: b\n", "t.yaml:2:1:", "appears twice");
+    expect_error("instance_id: a\nstreams:\n  - {stream_id: s, url: /x,\n", "t.yaml:",
+                 "YAML syntax error");
+    expect_error("instance_id: a\nstreams:\n  - stream_id: s\n    url: /x\n    workers:\n"
+                 "      - {type: person_detector, spec: {roi: {x: 1, y: 2, w: 0, h: 4}}}\n",
+                 "t.yaml:6:", "roi.w");
+    expect_error("instance_id: a\ncapture: {reconnect_initial_s: 20, reconnect_max_s: 10}\n",
+                 "t.yaml:2:", "must not exceed reconnect_max_s");
+    expect_error("instance_id: a\nshard: {index: 3, count: 3}\n", "t.yaml:2:", "shard.index");
+}
+
+static void test_reports_every_problem(void **state)
+{
+    (void)state;
+    const char *yaml = "instance_id: a\nmqtt: {port: 0, qos: 5}\nlog: {level: x}\n";
+    vg_diag_t d = {0};
+    vg_config_t *c = NULL;
+    assert_int_not_equal(vg_config_parse(yaml, strlen(yaml), "t.yaml", ".", &c, &d), 0);
+    assert_int_equal(d.n_errors, 3);
+    vg_diag_clear(&d);
+}
+
+static void test_check_url(void **state)
+{
+    (void)state;
+    const char *why;
+    assert_int_equal(vg_config_check_url("rtsp://cam/x", &why), 0);
+    assert_int_equal(vg_config_check_url("rtsps://cam/x", &why), 0);
+    assert_int_equal(vg_config_check_url("http://cam/x", &why), 0);
+    assert_int_equal(vg_config_check_url("file:///tmp/x.mp4", &why), 0);
+    assert_int_equal(vg_config_check_url("/tmp/x.mp4", &why), 0);
+    assert_int_not_equal(vg_config_check_url("nope://x", &why), 0);
+    assert_int_not_equal(vg_config_check_url("", &why), 0);
+    assert_int_not_equal(vg_config_check_url("rtsp://a\nb", &why), 0);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_orion_multi),         cmocka_unit_test(test_demo_config),
+        cmocka_unit_test(test_defaults),            cmocka_unit_test(test_source_id_template),
+        cmocka_unit_test(test_person_default_model), cmocka_unit_test(test_rules),
+        cmocka_unit_test(test_reports_every_problem), cmocka_unit_test(test_check_url),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
