@@ -649,6 +649,7 @@ void vg_config_free(vg_config_t *cfg)
     for (size_t i = 0; i < cfg->n_streams; i++) {
         vg_stream_cfg_t *st = &cfg->streams[i];
         free(st->url);
+        st->url = NULL;
         for (size_t j = 0; j < st->n_workers; j++)
             free(st->workers[j].unavailable_reason);
     }
@@ -656,4 +657,39 @@ void vg_config_free(vg_config_t *cfg)
     free(cfg->path);
     free(cfg->dir);
     free(cfg);
+}
+
+vg_stream_cfg_t *vg_stream_cfg_dup(const vg_stream_cfg_t *s)
+{
+    vg_stream_cfg_t *d = vg_xcalloc(1, sizeof(*d));
+    *d = *s;
+    d->stream_id = vg_xstrdup(s->stream_id);
+    d->url = vg_xstrdup(s->url);
+    d->source_id = vg_xstrdup(s->source_id);
+    d->rtsp_url_raw = vg_xstrdup(s->rtsp_url_raw);
+    d->url_raw = vg_xstrdup(s->url_raw);
+    d->workers = vg_xcalloc(s->n_workers ? s->n_workers : 1, sizeof(*d->workers));
+    for (size_t i = 0; i < s->n_workers; i++) {
+        vg_worker_cfg_t *w = &d->workers[i];
+        *w = s->workers[i];
+        w->worker_id = vg_xstrdup(w->worker_id);
+        w->model_id = vg_xstrdup(w->model_id);
+        w->unavailable_reason = vg_xstrdup(w->unavailable_reason);
+    }
+    d->privacy_masks = vg_xcalloc(s->n_privacy_masks ? s->n_privacy_masks : 1,
+                                  sizeof(*d->privacy_masks));
+    if (s->n_privacy_masks)
+        memcpy(d->privacy_masks, s->privacy_masks, s->n_privacy_masks * sizeof(vg_rect_t));
+    return d;
+}
+
+void vg_stream_cfg_free(vg_stream_cfg_t *s)
+{
+    if (!s)
+        return;
+    free(s->url);
+    for (size_t j = 0; j < s->n_workers; j++)
+        free(s->workers[j].unavailable_reason);
+    vg_cfg_free_fields(vg_config_stream_schema, s);
+    free(s);
 }

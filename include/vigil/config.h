@@ -142,6 +142,10 @@ int vg_config_parse(const char *text, size_t len, const char *name, const char *
 void vg_config_free(vg_config_t *cfg);
 void vg_diag_clear(vg_diag_t *diag);
 
+/* Deep copy of one stream's configuration (caller frees with vg_stream_cfg_free). */
+vg_stream_cfg_t *vg_stream_cfg_dup(const vg_stream_cfg_t *s);
+void vg_stream_cfg_free(vg_stream_cfg_t *s); /* NULL ok */
+
 const vg_model_cfg_t *vg_config_find_model(const vg_config_t *cfg, const char *model_id);
 const vg_stream_cfg_t *vg_config_find_stream(const vg_config_t *cfg, const char *stream_id);
 const char *vg_worker_type_name(vg_worker_type_t type);
