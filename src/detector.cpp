@@ -36,17 +36,19 @@ extern "C" {
 #include <cstring>
 #include <fstream>
 #include <mutex>
+#include <new>
 #include <string>
 #include <memory>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <vector>
 
-namespace {
+namespace
+{
 
 const int kDefaultInput = 320;
 const float kNmsIou = 0.45f;
-const int kHogSide = 640;   /* HOG runs with the longer side at this many pixels */
+const int kHogSide = 640;    /* HOG runs with the longer side at this many pixels */
 const int kSmallWidth = 160; /* motion and flow work at this width */
 const int kMaxSide = 1 << 15;
 
@@ -57,10 +59,10 @@ enum class Kind { darknet, yolov5, yolov8, hog };
 struct Layout {
     const float *data;
     int n_boxes, box_step, attr_step;
-    int score_at;   /* attribute index of class 0's score */
-    int obj_at;     /* attribute index of objectness to multiply in, or -1 */
-    int gate_at;    /* attribute that bounds every confidence from above, or -1 */
-    float scale;    /* coordinates to normalised */
+    int score_at; /* attribute index of class 0's score */
+    int obj_at;   /* attribute index of objectness to multiply in, or -1 */
+    int gate_at;  /* attribute that bounds every confidence from above, or -1 */
+    float scale;  /* coordinates to normalised */
 };
 
 struct Candidate {
@@ -88,11 +90,12 @@ template <typename F> int guarded(const char *where, F &&body)
 void quiet_opencv()
 {
     static std::once_flag once;
-    std::call_once(once, [] { cv::utils::logging::setLogLevel(cv::utils::logging::LOG_LEVEL_SILENT); });
+    std::call_once(once,
+                   [] { cv::utils::logging::setLogLevel(cv::utils::logging::LOG_LEVEL_SILENT); });
 }
 
-__attribute__((format(printf, 4, 5))) int fail(char *err, size_t errlen, int code,
-                                                const char *fmt, ...)
+__attribute__((format(printf, 4, 5))) int fail(char *err, size_t errlen, int code, const char *fmt,
+                                               ...)
 {
     if (err && errlen > 0) {
         va_list ap;
@@ -144,8 +147,7 @@ void small_gray(const cv::Mat &frame, cv::Mat &scratch, cv::Mat &out)
 /* Checks a path names a readable regular file; fills err naming it otherwise. */
 int check_file(const char *what, const char *path, char *err, size_t errlen, off_t *size)
 {
-    if (!path || !*path)
-        return fail(err, errlen, VG_EINVAL, "%s: no path given", what);
+    if (!path || !*path) return fail(err, errlen, VG_EINVAL, "%s: no path given", what);
     struct stat st;
     if (stat(path, &st) != 0) {
         int code = errno == ENOENT ? VG_ENOTFOUND : VG_EIO;
@@ -154,11 +156,9 @@ int check_file(const char *what, const char *path, char *err, size_t errlen, off
     if (!S_ISREG(st.st_mode))
         return fail(err, errlen, VG_EIO, "%s %s: not a regular file", what, path);
     FILE *f = fopen(path, "rb");
-    if (!f)
-        return fail(err, errlen, VG_EIO, "%s %s: %s", what, path, strerror(errno));
+    if (!f) return fail(err, errlen, VG_EIO, "%s %s: %s", what, path, strerror(errno));
     fclose(f);
-    if (size)
-        *size = st.st_size;
+    if (size) *size = st.st_size;
     return VG_OK;
 }
 
@@ -181,13 +181,13 @@ struct vg_detector {
     std::vector<Candidate> cands;
 };
 
-namespace {
+namespace
+{
 
 int load_labels(vg_detector *d, const char *path, char *err, size_t errlen)
 {
     int rc = check_file("labels", path, err, errlen, nullptr);
-    if (rc != VG_OK)
-        return rc;
+    if (rc != VG_OK) return rc;
     std::ifstream in(path);
     std::string line;
     while (std::getline(in, line)) {
@@ -195,12 +195,10 @@ int load_labels(vg_detector *d, const char *path, char *err, size_t errlen)
             line.pop_back();
         d->labels.push_back(line);
     }
-    if (in.bad())
-        return fail(err, errlen, VG_EIO, "labels %s: read error", path);
+    if (in.bad()) return fail(err, errlen, VG_EIO, "labels %s: read error", path);
     while (!d->labels.empty() && d->labels.back().empty())
         d->labels.pop_back();
-    if (d->labels.empty())
-        return fail(err, errlen, VG_EIO, "labels %s: no labels in file", path);
+    if (d->labels.empty()) return fail(err, errlen, VG_EIO, "labels %s: no labels in file", path);
     return VG_OK;
 }
 
@@ -213,8 +211,7 @@ void finish_labels(vg_detector *d, const char *labels_path)
                 d->n_classes);
     d->labels.resize(d->n_classes);
     for (int i = 0; i < d->n_classes; i++) {
-        if (!d->labels[i].empty())
-            continue;
+        if (!d->labels[i].empty()) continue;
         d->labels[i] = d->n_classes == 1 ? "person" : "class" + std::to_string(i);
     }
 }
@@ -227,15 +224,13 @@ int darknet_header(const char *path, off_t size, off_t *header, char *err, size_
     int32_t v[3] = {0, 0, 0};
     FILE *f = fopen(path, "rb");
     size_t got = f ? fread(v, sizeof(int32_t), 3, f) : 0;
-    if (f)
-        fclose(f);
+    if (f) fclose(f);
     if (got != 3 || size < 16)
         return fail(err, errlen, VG_EIO, "weights %s: too short to be Darknet weights (%lld bytes)",
                     path, (long long)size);
     if (v[0] < 0 || v[0] > 9 || v[1] < 0 || v[1] > 99 || v[2] < 0)
-        return fail(err, errlen, VG_EIO,
-                    "weights %s: not a Darknet weights file (header %d.%d.%d)", path, v[0],
-                    v[1], v[2]);
+        return fail(err, errlen, VG_EIO, "weights %s: not a Darknet weights file (header %d.%d.%d)",
+                    path, v[0], v[1], v[2]);
     *header = 12 + (v[0] * 10 + v[1] >= 2 ? 8 : 4);
     return VG_OK;
 }
@@ -258,12 +253,9 @@ int load_darknet(vg_detector *d, const vg_detector_spec_t *s, char *err, size_t 
 {
     off_t size = 0, header = 0;
     int rc = check_file("config", s->config_path, err, errlen, nullptr);
-    if (rc == VG_OK)
-        rc = check_file("weights", s->weights_path, err, errlen, &size);
-    if (rc == VG_OK)
-        rc = darknet_header(s->weights_path, size, &header, err, errlen);
-    if (rc != VG_OK)
-        return rc;
+    if (rc == VG_OK) rc = check_file("weights", s->weights_path, err, errlen, &size);
+    if (rc == VG_OK) rc = darknet_header(s->weights_path, size, &header, err, errlen);
+    if (rc != VG_OK) return rc;
     try {
         d->net = cv::dnn::readNetFromDarknet(s->config_path, s->weights_path);
     } catch (const cv::Exception &e) {
@@ -287,8 +279,7 @@ int load_darknet(vg_detector *d, const vg_detector_spec_t *s, char *err, size_t 
 int load_onnx(vg_detector *d, const vg_detector_spec_t *s, char *err, size_t errlen)
 {
     int rc = check_file("model", s->weights_path, err, errlen, nullptr);
-    if (rc != VG_OK)
-        return rc;
+    if (rc != VG_OK) return rc;
     try {
         d->net = cv::dnn::readNetFromONNX(s->weights_path);
     } catch (const cv::Exception &e) {
@@ -335,13 +326,11 @@ int warm_up(vg_detector *d, const char *file, char *err, size_t errlen)
     }
     for (size_t i = 0; i < d->outs.size(); i++) {
         const cv::Mat &o = d->outs[i];
-        if (o.dims != 3 || o.size[0] != 1)
-            continue;
+        if (o.dims != 3 || o.size[0] != 1) continue;
         bool v5 = o.size[1] > o.size[2];
         d->kind = v5 ? Kind::yolov5 : Kind::yolov8;
         d->n_classes = v5 ? o.size[2] - 5 : o.size[1] - 4;
-        if (d->n_classes < 1)
-            break;
+        if (d->n_classes < 1) break;
         d->out_names = {names[i]};
         return VG_OK;
     }
@@ -355,8 +344,10 @@ int detector_new(const vg_detector_spec_t *s, vg_detector **out, char *err, size
     if (!s || !out || !s->format)
         return fail(err, errlen, VG_EINVAL, "detector: no spec or format given");
     if (s->input_size < 0 || s->input_size > 4096 || s->input_size % 32 != 0)
-        return fail(err, errlen, VG_EINVAL, "model %s: input_size %d is not a multiple of 32 in "
-                    "0..4096", s->model_id ? s->model_id : "?", s->input_size);
+        return fail(err, errlen, VG_EINVAL,
+                    "model %s: input_size %d is not a multiple of 32 in "
+                    "0..4096",
+                    s->model_id ? s->model_id : "?", s->input_size);
     quiet_opencv();
     std::unique_ptr<vg_detector> d(new vg_detector);
     d->id = s->model_id ? s->model_id : "";
@@ -375,14 +366,14 @@ int detector_new(const vg_detector_spec_t *s, vg_detector **out, char *err, size
     else if (strcmp(s->format, "onnx") == 0)
         rc = load_onnx(d.get(), s, err, errlen);
     else
-        rc = fail(err, errlen, VG_EUNSUPPORTED, "model %s: format \"%s\" is not darknet, onnx "
-                  "or builtin-hog", s->model_id ? s->model_id : "?", s->format);
+        rc = fail(err, errlen, VG_EUNSUPPORTED,
+                  "model %s: format \"%s\" is not darknet, onnx "
+                  "or builtin-hog",
+                  s->model_id ? s->model_id : "?", s->format);
     if (rc == VG_OK && s->labels_path && *s->labels_path)
         rc = load_labels(d.get(), s->labels_path, err, errlen);
-    if (rc == VG_OK)
-        rc = warm_up(d.get(), s->weights_path, err, errlen);
-    if (rc != VG_OK)
-        return rc;
+    if (rc == VG_OK) rc = warm_up(d.get(), s->weights_path, err, errlen);
+    if (rc != VG_OK) return rc;
     finish_labels(d.get(), s->labels_path);
     *out = d.release();
     return VG_OK;
@@ -392,10 +383,8 @@ Layout layout_of(const vg_detector *d, const cv::Mat &o)
 {
     float px = 1.0f / (float)d->input_size;
     const float *p = o.ptr<float>();
-    if (d->kind == Kind::darknet)
-        return {p, o.rows, o.cols, 1, 5, -1, 4, 1.0f};
-    if (d->kind == Kind::yolov5)
-        return {p, o.size[1], o.size[2], 1, 5, 4, 4, px};
+    if (d->kind == Kind::darknet) return {p, o.rows, o.cols, 1, 5, -1, 4, 1.0f};
+    if (d->kind == Kind::yolov5) return {p, o.size[1], o.size[2], 1, 5, 4, 4, px};
     return {p, o.size[2], 1, o.size[2], 4, -1, -1, px}; /* yolov8: [1, 4+C, N] */
 }
 
@@ -405,8 +394,7 @@ void decode(const Layout &l, int n_classes, float thr, int class_filter,
     for (int i = 0; i < l.n_boxes; i++) {
         const float *b = l.data + (size_t)i * l.box_step;
         auto at = [&](int a) { return b[(size_t)a * l.attr_step]; };
-        if (l.gate_at >= 0 && !(at(l.gate_at) >= thr))
-            continue;
+        if (l.gate_at >= 0 && !(at(l.gate_at) >= thr)) continue;
         int best = 0;
         float score = at(l.score_at);
         for (int c = 1; c < n_classes; c++) {
@@ -416,14 +404,12 @@ void decode(const Layout &l, int n_classes, float thr, int class_filter,
             }
         }
         float conf = l.obj_at >= 0 ? score * at(l.obj_at) : score;
-        if (!(conf >= thr && conf > 0.0f) || (class_filter >= 0 && best != class_filter))
-            continue;
+        if (!(conf >= thr && conf > 0.0f) || (class_filter >= 0 && best != class_filter)) continue;
         double cx = at(0) * l.scale, cy = at(1) * l.scale;
         double w = at(2) * l.scale, h = at(3) * l.scale;
         double x0 = std::clamp(cx - w / 2, 0.0, 1.0), y0 = std::clamp(cy - h / 2, 0.0, 1.0);
         double x1 = std::clamp(cx + w / 2, 0.0, 1.0), y1 = std::clamp(cy + h / 2, 0.0, 1.0);
-        if (!(x1 > x0 && y1 > y0))
-            continue; /* empty after clamping, or NaN */
+        if (!(x1 > x0 && y1 > y0)) continue; /* empty after clamping, or NaN */
         cands.push_back({best, std::min(conf, 1.0f), cv::Rect2d(x0, y0, x1 - x0, y1 - y0)});
     }
 }
@@ -503,7 +489,7 @@ double run_hog(vg_detector *d, const cv::Mat &frame, float thr, int class_filter
     std::vector<double> weights;
     auto t0 = std::chrono::steady_clock::now();
     if (src->cols >= d->hog.winSize.width && src->rows >= d->hog.winSize.height)
-        d->hog.detectMultiScale(*src, found, weights, 0.0, cv::Size(8, 8), cv::Size(16, 16), 1.05,
+        d->hog.detectMultiScale(*src, found, weights, 0.0, cv::Size(8, 8), cv::Size(16, 16), 1.1,
                                 2.0, false);
     double ms = ms_since(t0);
     cv::Rect2d whole(0, 0, 1, 1);
@@ -513,15 +499,14 @@ double run_hog(vg_detector *d, const cv::Mat &frame, float thr, int class_filter
         cv::Rect2d box = cv::Rect2d((double)r.x / src->cols, (double)r.y / src->rows,
                                     (double)r.width / src->cols, (double)r.height / src->rows) &
                          whole;
-        if (conf >= thr && class_filter <= 0 && box.area() > 0)
-            d->cands.push_back({0, conf, box});
+        if (conf >= thr && class_filter <= 0 && box.area() > 0) d->cands.push_back({0, conf, box});
     }
     return ms;
 }
 
-int detector_run(vg_detector *d, const uint8_t *bgr, int width, int height, int stride,
-                 float thr, int class_filter, vg_detection_t *out, size_t max_out,
-                 size_t *n_out, double *forward_ms)
+int detector_run(vg_detector *d, const uint8_t *bgr, int width, int height, int stride, float thr,
+                 int class_filter, vg_detection_t *out, size_t max_out, size_t *n_out,
+                 double *forward_ms)
 {
     if (!d || !valid_image(bgr, width, height, stride) || (!out && max_out) || !n_out ||
         !(thr >= 0.0f))
@@ -531,8 +516,7 @@ int detector_run(vg_detector *d, const uint8_t *bgr, int width, int height, int 
     d->cands.clear();
     double ms = d->kind == Kind::hog ? run_hog(d, frame, thr, class_filter)
                                      : run_net(d, frame, thr, class_filter);
-    if (forward_ms)
-        *forward_ms = ms;
+    if (forward_ms) *forward_ms = ms;
     *n_out = suppress(d, out, max_out);
     return VG_OK;
 }
@@ -542,8 +526,7 @@ int detector_run(vg_detector *d, const uint8_t *bgr, int width, int height, int 
 extern "C" int vg_detector_new(const vg_detector_spec_t *spec, vg_detector_t **out, char *err,
                                size_t errlen)
 {
-    if (err && errlen)
-        err[0] = '\0';
+    if (err && errlen) err[0] = '\0';
     int rc = guarded("vg_detector_new", [&] { return detector_new(spec, out, err, errlen); });
     if (rc == VG_EIO && err && errlen && !err[0])
         fail(err, errlen, rc, "model %s: OpenCV failed while loading (see log)",
@@ -579,16 +562,14 @@ extern "C" int vg_detector_input_size(const vg_detector_t *d)
 
 extern "C" const char *vg_detector_label(const vg_detector_t *d, int class_id)
 {
-    if (!d || class_id < 0 || class_id >= (int)d->labels.size())
-        return nullptr;
+    if (!d || class_id < 0 || class_id >= (int)d->labels.size()) return nullptr;
     return d->labels[class_id].c_str();
 }
 
 extern "C" int vg_detector_class_id(const vg_detector_t *d, const char *label)
 {
     for (size_t i = 0; d && label && i < d->labels.size(); i++)
-        if (d->labels[i] == label)
-            return (int)i;
+        if (d->labels[i] == label) return (int)i;
     return VG_ENOTFOUND;
 }
 
@@ -607,13 +588,14 @@ struct vg_motion {
     bool have_prev = false;
 };
 
-namespace {
+namespace
+{
 
 const double kMotionDiff = 25.0;     /* grey levels that count as a change */
 const double kMotionMinArea = 0.001; /* smallest box reported, fraction of the image */
 
-int motion_run(vg_motion *m, const uint8_t *bgr, int width, int height, int stride,
-               float *score, vg_rect_t *boxes, size_t max_boxes, size_t *n_boxes)
+int motion_run(vg_motion *m, const uint8_t *bgr, int width, int height, int stride, float *score,
+               vg_rect_t *boxes, size_t max_boxes, size_t *n_boxes)
 {
     if (!m || !valid_image(bgr, width, height, stride) || !score || !n_boxes ||
         (!boxes && max_boxes))
@@ -624,22 +606,19 @@ int motion_run(vg_motion *m, const uint8_t *bgr, int width, int height, int stri
     bool compare = m->have_prev && m->prev.size() == m->cur.size();
     m->have_prev = true;
     std::swap(m->prev, m->cur); /* prev now holds this image, cur the previous */
-    if (!compare)
-        return VG_OK;
+    if (!compare) return VG_OK;
     cv::absdiff(m->prev, m->cur, m->mask);
     cv::threshold(m->mask, m->mask, kMotionDiff, 255, cv::THRESH_BINARY);
     double total = (double)m->mask.total();
     *score = (float)(cv::countNonZero(m->mask) / total);
-    if (*score <= 0.0f)
-        return VG_OK;
+    if (*score <= 0.0f) return VG_OK;
     cv::dilate(m->mask, m->mask, cv::Mat(), cv::Point(-1, -1), 2);
     std::vector<std::vector<cv::Point>> contours;
     cv::findContours(m->mask, contours, cv::RETR_EXTERNAL, cv::CHAIN_APPROX_SIMPLE);
     std::vector<cv::Rect> rects;
     for (const auto &c : contours) {
         cv::Rect r = cv::boundingRect(c);
-        if (r.area() >= kMotionMinArea * total)
-            rects.push_back(r);
+        if (r.area() >= kMotionMinArea * total) rects.push_back(r);
     }
     std::sort(rects.begin(), rects.end(),
               [](const cv::Rect &a, const cv::Rect &b) { return a.area() > b.area(); });
@@ -656,7 +635,9 @@ int motion_run(vg_motion *m, const uint8_t *bgr, int width, int height, int stri
 
 extern "C" vg_motion_t *vg_motion_new(void)
 {
-    return new vg_motion;
+    vg_motion *m = new (std::nothrow) vg_motion;
+    VG_CHECK(m != nullptr);
+    return m;
 }
 
 extern "C" void vg_motion_free(vg_motion_t *m)
@@ -664,9 +645,8 @@ extern "C" void vg_motion_free(vg_motion_t *m)
     delete m;
 }
 
-extern "C" int vg_motion_run(vg_motion_t *m, const uint8_t *bgr, int width, int height,
-                             int stride, float *score, vg_rect_t *boxes, size_t max_boxes,
-                             size_t *n_boxes)
+extern "C" int vg_motion_run(vg_motion_t *m, const uint8_t *bgr, int width, int height, int stride,
+                             float *score, vg_rect_t *boxes, size_t max_boxes, size_t *n_boxes)
 {
     return guarded("vg_motion_run", [&] {
         return motion_run(m, bgr, width, height, stride, score, boxes, max_boxes, n_boxes);
@@ -680,21 +660,20 @@ struct vg_flow {
     bool have_prev = false;
 };
 
-namespace {
+namespace
+{
 
 int flow_run(vg_flow *f, const uint8_t *bgr, int width, int height, int stride, float *mag,
              float *dir)
 {
-    if (!f || !valid_image(bgr, width, height, stride) || !mag || !dir)
-        return VG_EINVAL;
+    if (!f || !valid_image(bgr, width, height, stride) || !mag || !dir) return VG_EINVAL;
     *mag = 0.0f;
     *dir = 0.0f;
     small_gray(wrap(bgr, width, height, stride), f->scratch, f->cur);
     bool compare = f->have_prev && f->prev.size() == f->cur.size();
     f->have_prev = true;
     std::swap(f->prev, f->cur); /* prev now holds this image, cur the previous */
-    if (!compare)
-        return VG_OK;
+    if (!compare) return VG_OK;
     cv::calcOpticalFlowFarneback(f->cur, f->prev, f->flow, 0.5, 3, 15, 3, 5, 1.2, 0);
     double sum_mag = 0.0, sum_x = 0.0, sum_y = 0.0;
     for (int y = 0; y < f->flow.rows; y++) {
@@ -709,8 +688,7 @@ int flow_run(vg_flow *f, const uint8_t *bgr, int width, int height, int stride, 
     if (std::hypot(sum_x, sum_y) > 1e-9) {
         double deg = std::atan2(sum_y, sum_x) * 180.0 / M_PI;
         *dir = (float)(deg < 0.0 ? deg + 360.0 : deg);
-        if (*dir >= 360.0f)
-            *dir = 0.0f;
+        if (*dir >= 360.0f) *dir = 0.0f;
     }
     return VG_OK;
 }
@@ -719,7 +697,9 @@ int flow_run(vg_flow *f, const uint8_t *bgr, int width, int height, int stride, 
 
 extern "C" vg_flow_t *vg_flow_new(void)
 {
-    return new vg_flow;
+    vg_flow *f = new (std::nothrow) vg_flow;
+    VG_CHECK(f != nullptr);
+    return f;
 }
 
 extern "C" void vg_flow_free(vg_flow_t *f)
@@ -737,21 +717,20 @@ extern "C" int vg_flow_run(vg_flow_t *f, const uint8_t *bgr, int width, int heig
 
 /* ---------------------------------------------------- snapshots and images ---- */
 
-namespace {
+namespace
+{
 
 /* Fills each mask black, its edges rounded outward to whole pixels. */
 void black_out(cv::Mat &img, const vg_rect_t *masks, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
         const vg_rect_t &r = masks[i];
-        if (!(r.w > 0.0f && r.h > 0.0f))
-            continue;
+        if (!(r.w > 0.0f && r.h > 0.0f)) continue;
         int x0 = std::max(0, (int)std::floor(r.x * img.cols));
         int y0 = std::max(0, (int)std::floor(r.y * img.rows));
         int x1 = std::min(img.cols, (int)std::ceil((r.x + r.w) * img.cols));
         int y1 = std::min(img.rows, (int)std::ceil((r.y + r.h) * img.rows));
-        if (x1 > x0 && y1 > y0)
-            img(cv::Rect(x0, y0, x1 - x0, y1 - y0)).setTo(cv::Scalar::all(0));
+        if (x1 > x0 && y1 > y0) img(cv::Rect(x0, y0, x1 - x0, y1 - y0)).setTo(cv::Scalar::all(0));
     }
 }
 
@@ -803,8 +782,7 @@ int snapshot_jpeg(const uint8_t *bgr, int width, int height, int stride, int out
     black_out(img, masks, n_masks);
     std::vector<uchar> buf;
     std::vector<int> params = {cv::IMWRITE_JPEG_QUALITY, quality > 0 ? quality : 85};
-    if (!cv::imencode(".jpg", img, buf, params) || buf.empty())
-        return VG_EIO;
+    if (!cv::imencode(".jpg", img, buf, params) || buf.empty()) return VG_EIO;
     *jpeg = copy_out(buf.data(), buf.size());
     *len = buf.size();
     return VG_OK;
@@ -826,24 +804,22 @@ int image_out(const cv::Mat &img, uint8_t **bgr, int *width, int *height)
 
 extern "C" int vg_snapshot_jpeg(const uint8_t *bgr, int width, int height, int stride,
                                 int out_width, const vg_detection_t *boxes, size_t n_boxes,
-                                const vg_rect_t *masks, size_t n_masks, int quality,
-                                uint8_t **jpeg, size_t *len)
+                                const vg_rect_t *masks, size_t n_masks, int quality, uint8_t **jpeg,
+                                size_t *len)
 {
     return guarded("vg_snapshot_jpeg", [&] {
-        return snapshot_jpeg(bgr, width, height, stride, out_width, boxes, n_boxes, masks,
-                             n_masks, quality, jpeg, len);
+        return snapshot_jpeg(bgr, width, height, stride, out_width, boxes, n_boxes, masks, n_masks,
+                             quality, jpeg, len);
     });
 }
 
 extern "C" int vg_image_load(const char *path, uint8_t **bgr, int *width, int *height)
 {
     return guarded("vg_image_load", [&] {
-        if (!path || !bgr || !width || !height)
-            return (int)VG_EINVAL;
+        if (!path || !bgr || !width || !height) return (int)VG_EINVAL;
         quiet_opencv();
         cv::Mat img = cv::imread(path, cv::IMREAD_COLOR);
-        if (img.empty())
-            return access(path, F_OK) == 0 ? (int)VG_EIO : (int)VG_ENOTFOUND;
+        if (img.empty()) return access(path, F_OK) == 0 ? (int)VG_EIO : (int)VG_ENOTFOUND;
         return image_out(img, bgr, width, height);
     });
 }
@@ -857,8 +833,7 @@ extern "C" int vg_image_decode(const uint8_t *data, size_t len, uint8_t **bgr, i
         quiet_opencv();
         cv::Mat in(1, (int)len, CV_8UC1, const_cast<uint8_t *>(data));
         cv::Mat img = cv::imdecode(in, cv::IMREAD_COLOR);
-        if (img.empty())
-            return (int)VG_EIO;
+        if (img.empty()) return (int)VG_EIO;
         return image_out(img, bgr, width, height);
     });
 }

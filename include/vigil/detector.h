@@ -64,8 +64,7 @@ typedef struct vg_detector vg_detector_t;
  * it runs on the image scaled so its longer side is 640 pixels, and its confidence is
  * 1 / (1 + exp(-2 (s - 1))) for SVM score s: the margin (s = 1) maps to 0.5, s = 2
  * to 0.88, the hyperplane (s = 0) to 0.12. */
-int vg_detector_new(const vg_detector_spec_t *spec, vg_detector_t **out, char *err,
-                    size_t errlen);
+int vg_detector_new(const vg_detector_spec_t *spec, vg_detector_t **out, char *err, size_t errlen);
 void vg_detector_free(vg_detector_t *d); /* NULL ok */
 
 /* Detects objects in one image of any size. Keeps detections with confidence >=
@@ -93,7 +92,7 @@ void vg_detector_set_threads(int n);
 
 typedef struct vg_motion vg_motion_t;
 
-vg_motion_t *vg_motion_new(void); /* caller frees with vg_motion_free */
+vg_motion_t *vg_motion_new(void);    /* caller frees with vg_motion_free */
 void vg_motion_free(vg_motion_t *m); /* NULL ok */
 /* Compares the image with the previous one given to m. *score is the fraction of
  * pixels that changed (0..1); boxes (caller-owned, up to max_boxes, largest first)
@@ -107,7 +106,7 @@ int vg_motion_run(vg_motion_t *m, const uint8_t *bgr, int width, int height, int
 
 typedef struct vg_flow vg_flow_t;
 
-vg_flow_t *vg_flow_new(void); /* caller frees with vg_flow_free */
+vg_flow_t *vg_flow_new(void);    /* caller frees with vg_flow_free */
 void vg_flow_free(vg_flow_t *f); /* NULL ok */
 /* Flow from the previous image given to f to this one. *mean_magnitude: mean flow
  * length in pixels per frame at the small size; *direction_deg: direction of the

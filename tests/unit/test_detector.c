@@ -82,8 +82,7 @@ static vg_detector_t *open_model(const char *format, const char *cfg, const char
     vg_detector_t *d = NULL;
     char err[512];
     int rc = vg_detector_new(&spec, &d, err, sizeof(err));
-    if (rc != 0)
-        print_error("vg_detector_new: %d %s\n", rc, err);
+    if (rc != 0) print_error("vg_detector_new: %d %s\n", rc, err);
     assert_int_equal(rc, 0);
     assert_non_null(d);
     free(c);
@@ -96,9 +95,8 @@ static size_t detect(vg_detector_t *d, image_t im, float thr, int cls, vg_detect
 {
     size_t n = 99;
     double ms = -1;
-    assert_int_equal(vg_detector_run(d, im.bgr, im.w, im.h, im.w * 3, thr, cls, out, MAX_DET, &n,
-                                     &ms),
-                     0);
+    assert_int_equal(
+        vg_detector_run(d, im.bgr, im.w, im.h, im.w * 3, thr, cls, out, MAX_DET, &n, &ms), 0);
     assert_true(n <= MAX_DET);
     assert_true(ms >= 0);
     return n;
@@ -109,8 +107,7 @@ static void expect_person(const vg_detection_t *det, size_t n, const char *label
 {
     const vg_detection_t *best = NULL;
     for (size_t i = 0; i < n; i++)
-        if (det[i].class_id == 0 && (!best || det[i].confidence > best->confidence))
-            best = &det[i];
+        if (det[i].class_id == 0 && (!best || det[i].confidence > best->confidence)) best = &det[i];
     assert_non_null(best);
     assert_string_equal(best->label, label);
     assert_true(best->confidence > 0.5f && best->confidence <= 1.0f);
@@ -151,8 +148,7 @@ static void test_body_no_person(void **state)
     for (size_t i = 0; i < VG_ARRAY_LEN(names); i++) {
         image_t im = load_fixture(names[i]);
         size_t n = detect(d, im, 0.5f, -1, det);
-        if (n)
-            print_error("%s: %s %.2f\n", names[i], det[0].label, det[0].confidence);
+        if (n) print_error("%s: %s %.2f\n", names[i], det[0].label, det[0].confidence);
         assert_int_equal(n, 0);
         image_t sq = resize_image(im, 320, 320);
         assert_int_equal(detect(d, sq, 0.5f, 0, det), 0);
@@ -273,7 +269,7 @@ static void test_load_errors(void **state)
     expect_load_error("darknet", cfg, trunc, NULL, VG_EIO, trunc);
     expect_load_error("darknet", cfg, cfg, NULL, VG_EIO, cfg); /* a text file as weights */
     expect_load_error("darknet", nocfg, weights, NULL, VG_ENOTFOUND, nocfg);
-    expect_load_error("darknet", names, weights, NULL, VG_EIO, names); /* not a cfg */
+    expect_load_error("darknet", names, weights, NULL, VG_EIO, names);          /* not a cfg */
     expect_load_error("darknet", cfg, weights, missing, VG_ENOTFOUND, missing); /* labels */
     expect_load_error("onnx", NULL, cfg, NULL, VG_EIO, cfg);
     expect_load_error("onnx", NULL, trunc, NULL, VG_EIO, trunc);
@@ -307,7 +303,8 @@ static bool have_onnx_models(void)
         }
     }
     if (!made)
-        print_message("      SKIPPED: /usr/bin/python3 cannot import onnx (install python3-onnx)\n");
+        print_message(
+            "      SKIPPED: /usr/bin/python3 cannot import onnx (install python3-onnx)\n");
     return made == 1;
 }
 
@@ -315,14 +312,12 @@ static vg_detector_t *open_onnx(const char *name, const char *labels)
 {
     char *path = tmp_path(name);
     char *lpath = labels ? tmp_path("test.names") : NULL;
-    if (labels)
-        write_file(lpath, labels, strlen(labels));
+    if (labels) write_file(lpath, labels, strlen(labels));
     vg_detector_spec_t spec = {name, "onnx", NULL, path, lpath, 64};
     vg_detector_t *d = NULL;
     char err[512];
     int rc = vg_detector_new(&spec, &d, err, sizeof(err));
-    if (rc != 0)
-        print_error("%s\n", err);
+    if (rc != 0) print_error("%s\n", err);
     assert_int_equal(rc, 0);
     free(path);
     free(lpath);
@@ -344,8 +339,7 @@ static void expect_box(const vg_detection_t *d, int cls, const char *label, floa
 static void test_onnx_yolov5(void **state)
 {
     (void)state;
-    if (!have_onnx_models())
-        skip();
+    if (!have_onnx_models()) skip();
     vg_detector_t *d = open_onnx("yolov5-test.onnx", "patient\ncart\n");
     assert_int_equal(vg_detector_num_classes(d), 2);
     assert_int_equal(vg_detector_input_size(d), 64);
@@ -371,8 +365,7 @@ static void test_onnx_yolov5(void **state)
 static void test_onnx_yolov8(void **state)
 {
     (void)state;
-    if (!have_onnx_models())
-        skip();
+    if (!have_onnx_models()) skip();
     vg_detector_t *d = open_onnx("yolov8-test.onnx", NULL);
     assert_int_equal(vg_detector_num_classes(d), 2);
     assert_string_equal(vg_detector_label(d, 1), "class1");
@@ -514,17 +507,16 @@ static void test_snapshot(void **state)
                 assert_true(out.bgr[((size_t)y * out.w + x) * 3 + c] < 16);
     free(out.bgr);
     free(jpeg);
-    assert_int_equal(vg_snapshot_jpeg(padded, im.w, im.h, stride, 0, NULL, 0, NULL, 0, 0, &jpeg,
-                                      &len),
-                     0); /* full size, default quality */
+    assert_int_equal(
+        vg_snapshot_jpeg(padded, im.w, im.h, stride, 0, NULL, 0, NULL, 0, 0, &jpeg, &len),
+        0); /* full size, default quality */
     assert_int_equal(vg_image_decode(jpeg, len, &out.bgr, &out.w, &out.h), 0);
     assert_int_equal(out.w, 640);
     free(out.bgr);
     free(jpeg);
     assert_int_equal(vg_snapshot_jpeg(padded, im.w, im.h, 10, 0, NULL, 0, NULL, 0, 0, &jpeg, &len),
                      VG_EINVAL);
-    assert_int_equal(vg_image_decode((const uint8_t *)"nope", 4, &out.bgr, &out.w, &out.h),
-                     VG_EIO);
+    assert_int_equal(vg_image_decode((const uint8_t *)"nope", 4, &out.bgr, &out.w, &out.h), VG_EIO);
     free(padded);
     free(im.bgr);
 }
@@ -559,9 +551,8 @@ static void test_forward_times(void **state)
         double ms, total = 0, best = 1e9;
         int runs = 10;
         for (int r = 0; r < runs; r++) {
-            assert_int_equal(vg_detector_run(d, sq.bgr, 320, 320, 960, 0.5f, 0, det, MAX_DET, &n,
-                                             &ms),
-                             0);
+            assert_int_equal(
+                vg_detector_run(d, sq.bgr, 320, 320, 960, 0.5f, 0, det, MAX_DET, &n, &ms), 0);
             total += ms;
             best = ms < best ? ms : best;
         }
