@@ -345,8 +345,7 @@ int detector_new(const vg_detector_spec_t *s, vg_detector **out, char *err, size
         return fail(err, errlen, VG_EINVAL, "detector: no spec or format given");
     if (s->input_size < 0 || s->input_size > 4096 || s->input_size % 32 != 0)
         return fail(err, errlen, VG_EINVAL,
-                    "model %s: input_size %d is not a multiple of 32 in "
-                    "0..4096",
+                    "model %s: input_size %d is not a multiple of 32 in 0..4096",
                     s->model_id ? s->model_id : "?", s->input_size);
     quiet_opencv();
     std::unique_ptr<vg_detector> d(new vg_detector);
@@ -367,8 +366,7 @@ int detector_new(const vg_detector_spec_t *s, vg_detector **out, char *err, size
         rc = load_onnx(d.get(), s, err, errlen);
     else
         rc = fail(err, errlen, VG_EUNSUPPORTED,
-                  "model %s: format \"%s\" is not darknet, onnx "
-                  "or builtin-hog",
+                  "model %s: format \"%s\" is not darknet, onnx or builtin-hog",
                   s->model_id ? s->model_id : "?", s->format);
     if (rc == VG_OK && s->labels_path && *s->labels_path)
         rc = load_labels(d.get(), s->labels_path, err, errlen);

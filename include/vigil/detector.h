@@ -41,7 +41,7 @@ typedef struct {
     const char *config_path;  /* darknet .cfg; ignored otherwise */
     const char *weights_path; /* darknet .weights or the .onnx file; ignored for HOG */
     const char *labels_path;  /* optional (NULL or ""): one label per line */
-    int input_size;           /* square network input in pixels; 0 means 320 */
+    int input_size;           /* square network input, pixels, multiple of 32; 0: 320 */
 } vg_detector_spec_t;
 
 typedef struct vg_detector vg_detector_t;
