@@ -593,7 +593,7 @@ const double kMotionDiff = 25.0;     /* grey levels that count as a change */
 const double kMotionMinArea = 0.001; /* smallest box reported, fraction of the image */
 
 int motion_run(vg_motion *m, const uint8_t *bgr, int width, int height, int stride, float *score,
-               vg_rect_t *boxes, size_t max_boxes, size_t *n_boxes)
+               vg_box_t *boxes, size_t max_boxes, size_t *n_boxes)
 {
     if (!m || !valid_image(bgr, width, height, stride) || !score || !n_boxes ||
         (!boxes && max_boxes))
@@ -644,7 +644,7 @@ extern "C" void vg_motion_free(vg_motion_t *m)
 }
 
 extern "C" int vg_motion_run(vg_motion_t *m, const uint8_t *bgr, int width, int height, int stride,
-                             float *score, vg_rect_t *boxes, size_t max_boxes, size_t *n_boxes)
+                             float *score, vg_box_t *boxes, size_t max_boxes, size_t *n_boxes)
 {
     return guarded("vg_motion_run", [&] {
         return motion_run(m, bgr, width, height, stride, score, boxes, max_boxes, n_boxes);
@@ -719,10 +719,10 @@ namespace
 {
 
 /* Fills each mask black, its edges rounded outward to whole pixels. */
-void black_out(cv::Mat &img, const vg_rect_t *masks, size_t n)
+void black_out(cv::Mat &img, const vg_box_t *masks, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
-        const vg_rect_t &r = masks[i];
+        const vg_box_t &r = masks[i];
         if (!(r.w > 0.0f && r.h > 0.0f)) continue;
         int x0 = std::max(0, (int)std::floor(r.x * img.cols));
         int y0 = std::max(0, (int)std::floor(r.y * img.rows));
@@ -762,7 +762,7 @@ uint8_t *copy_out(const uint8_t *data, size_t len)
 }
 
 int snapshot_jpeg(const uint8_t *bgr, int width, int height, int stride, int out_width,
-                  const vg_detection_t *boxes, size_t n_boxes, const vg_rect_t *masks,
+                  const vg_detection_t *boxes, size_t n_boxes, const vg_box_t *masks,
                   size_t n_masks, int quality, uint8_t **jpeg, size_t *len)
 {
     if (!valid_image(bgr, width, height, stride) || !jpeg || !len || (!boxes && n_boxes) ||
@@ -802,7 +802,7 @@ int image_out(const cv::Mat &img, uint8_t **bgr, int *width, int *height)
 
 extern "C" int vg_snapshot_jpeg(const uint8_t *bgr, int width, int height, int stride,
                                 int out_width, const vg_detection_t *boxes, size_t n_boxes,
-                                const vg_rect_t *masks, size_t n_masks, int quality, uint8_t **jpeg,
+                                const vg_box_t *masks, size_t n_masks, int quality, uint8_t **jpeg,
                                 size_t *len)
 {
     return guarded("vg_snapshot_jpeg", [&] {

@@ -23,7 +23,7 @@ extern "C" {
 
 typedef struct {
     float x, y, w, h;
-} vg_rect_t;
+} vg_box_t;
 
 #define VG_DETECTOR_LABEL_MAX 32
 
@@ -100,7 +100,7 @@ void vg_motion_free(vg_motion_t *m); /* NULL ok */
  * whose size differs from the previous one, gives score 0 and no boxes.
  * Returns 0, VG_EINVAL, or VG_EIO if OpenCV failed. */
 int vg_motion_run(vg_motion_t *m, const uint8_t *bgr, int width, int height, int stride,
-                  float *score, vg_rect_t *boxes, size_t max_boxes, size_t *n_boxes);
+                  float *score, vg_box_t *boxes, size_t max_boxes, size_t *n_boxes);
 
 /* ---- flow: Farneback dense optical flow on a grayscale copy about 160 pixels wide ---- */
 
@@ -125,7 +125,7 @@ int vg_flow_run(vg_flow_t *f, const uint8_t *bgr, int width, int height, int str
  * scaling and after drawing. quality 1..100 (<= 0: 85). *jpeg is caller-frees (free()),
  * *len its size. Returns 0, VG_EINVAL or VG_EIO. */
 int vg_snapshot_jpeg(const uint8_t *bgr, int width, int height, int stride, int out_width,
-                     const vg_detection_t *boxes, size_t n_boxes, const vg_rect_t *masks,
+                     const vg_detection_t *boxes, size_t n_boxes, const vg_box_t *masks,
                      size_t n_masks, int quality, uint8_t **jpeg, size_t *len);
 
 /* Reads an image file (any format OpenCV reads) into packed BGR24 with stride

@@ -406,7 +406,7 @@ static void test_motion(void **state)
     image_t a = solid(320, 240, 30), b = solid(320, 240, 30);
     fill_rect(a, 40, 40, 40, 40, 255);
     fill_rect(b, 200, 120, 40, 40, 255); /* the square moved */
-    vg_rect_t boxes[8];
+    vg_box_t boxes[8];
     size_t n = 9;
     float score = -1;
     assert_int_equal(vg_motion_run(m, a.bgr, a.w, a.h, a.w * 3, &score, boxes, 8, &n), 0);
@@ -491,7 +491,7 @@ static void test_snapshot(void **state)
     for (int y = 0; y < im.h; y++)
         memcpy(padded + (size_t)y * stride, im.bgr + (size_t)y * im.w * 3, (size_t)im.w * 3);
     vg_detection_t box = {0, "person", 0.93f, 0.29f, 0.23f, 0.14f, 0.65f};
-    vg_rect_t mask = {0.5f, 0.25f, 0.3f, 0.4f}; /* over the horse */
+    vg_box_t mask = {0.5f, 0.25f, 0.3f, 0.4f}; /* over the horse */
     uint8_t *jpeg = NULL;
     size_t len = 0;
     assert_int_equal(
