@@ -609,6 +609,41 @@ fail:
     return rc;
 }
 
+int vg_config_parse_stream(const vg_config_t *cfg, const char *text, size_t len,
+                           vg_stream_cfg_t **out, vg_diag_t *diag)
+{
+    yaml_parser_t parser;
+    yaml_document_t doc;
+    ctx_t c = {.name = "params", .dir = cfg->dir, .doc = &doc, .diag = diag};
+    vg_stream_cfg_t *s = vg_xcalloc(1, sizeof(*s));
+    *out = NULL;
+    vg_cfg_apply_defaults(&c, vg_config_stream_schema, s);
+    VG_CHECK(yaml_parser_initialize(&parser));
+    yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
+    if (!yaml_parser_load(&parser, &doc)) {
+        vg_cfg_report(&c, false, (vg_mark_t){1, 1}, "params are not a valid object");
+        yaml_parser_delete(&parser);
+        vg_stream_cfg_free(s);
+        return VG_EINVAL;
+    }
+    yaml_node_t *root = yaml_document_get_root_node(&doc);
+    if (!root || root->type != YAML_MAPPING_NODE)
+        vg_cfg_report(&c, false, (vg_mark_t){1, 1}, "params must be an object");
+    else
+        walk_mapping(&c, vg_config_stream_schema, s, root, "");
+    if (diag->n_errors == 0)
+        vg_cfg_check_stream(&c, cfg, s, "");
+    yaml_document_delete(&doc);
+    yaml_parser_delete(&parser);
+    ctx_free(&c);
+    if (diag->n_errors) {
+        vg_stream_cfg_free(s);
+        return VG_EINVAL;
+    }
+    *out = s;
+    return VG_OK;
+}
+
 int vg_config_load(const char *path, vg_config_t **out, vg_diag_t *diag)
 {
     *out = NULL;

@@ -156,8 +156,16 @@ static const vg_model_cfg_t *first_model(const vg_config_t *cfg, vg_model_task_t
     return NULL;
 }
 
+/* "streams[0]" + "fps" -> "streams[0].fps"; "" + "fps" -> "fps" */
+static const char *join(char *buf, size_t len, const char *key, const char *sub)
+{
+    snprintf(buf, len, "%s%s%s", key, *key ? "." : "", sub);
+    return buf;
+}
+
 void vg_cfg_check_worker(ctx_t *c, const vg_config_t *cfg, vg_worker_cfg_t *w, const char *key)
 {
+    char k[320];
     vg_model_task_t need = w->type == VG_WORKER_POSE ? VG_TASK_POSE : VG_TASK_DETECT;
     bool uses_model = w->type == VG_WORKER_PERSON || w->type == VG_WORKER_POSE;
     if (!w->worker_id)
@@ -165,21 +173,20 @@ void vg_cfg_check_worker(ctx_t *c, const vg_config_t *cfg, vg_worker_cfg_t *w, c
     w->available = true;
     if (!uses_model) {
         if (w->model_id)
-            vg_cfg_report(c, false, w->model_mark,
-                          "key '%s.spec.model_id': %s uses no model", key,
-                          vg_worker_type_name(w->type));
+            vg_cfg_report(c, false, w->model_mark, "key '%s': %s uses no model",
+                          join(k, sizeof(k), key, "spec.model_id"), vg_worker_type_name(w->type));
         return;
     }
     if (w->model_id) {
         const vg_model_cfg_t *m = vg_config_find_model(cfg, w->model_id);
         if (!m)
             vg_cfg_report(c, false, w->model_mark,
-                          "key '%s.spec.model_id': no model '%s' is defined under 'models'", key,
-                          w->model_id);
+                          "key '%s': no model '%s' is defined under 'models'",
+                          join(k, sizeof(k), key, "spec.model_id"), w->model_id);
         else if (m->task != need)
             vg_cfg_report(c, false, w->model_mark,
-                          "key '%s.spec.model_id': model '%s' has task %s, %s needs task %s", key,
-                          w->model_id, m->task == VG_TASK_POSE ? "pose" : "detect",
+                          "key '%s': model '%s' has task %s, %s needs task %s",
+                          join(k, sizeof(k), key, "spec.model_id"), w->model_id, m->task == VG_TASK_POSE ? "pose" : "detect",
                           vg_worker_type_name(w->type), need == VG_TASK_POSE ? "pose" : "detect");
         return;
     }
@@ -197,6 +204,7 @@ void vg_cfg_check_worker(ctx_t *c, const vg_config_t *cfg, vg_worker_cfg_t *w, c
 
 void vg_cfg_check_stream(ctx_t *c, const vg_config_t *cfg, vg_stream_cfg_t *s, const char *key)
 {
+    char k[320];
     int sources = !!s->rtsp_url_raw + !!s->url_raw + !!s->source_id;
     if (sources > 1)
         vg_cfg_report(c, false, s->url_mark.line ? s->url_mark : s->mark,
@@ -207,7 +215,8 @@ void vg_cfg_check_stream(ctx_t *c, const vg_config_t *cfg, vg_stream_cfg_t *s, c
                       "key '%s': one of 'rtsp_url', 'url' or 'source_id' is required", key);
     else if (s->source_id && !*cfg->stream_url_template)
         vg_cfg_report(c, false, s->source_mark,
-                      "key '%s.source_id': needs 'stream_url_template' to build the URL", key);
+                      "key '%s': needs 'stream_url_template' to build the URL",
+                      join(k, sizeof(k), key, "source_id"));
     if (sources == 1) {
         free(s->url);
         if (s->source_id && *cfg->stream_url_template) {
@@ -221,17 +230,18 @@ void vg_cfg_check_stream(ctx_t *c, const vg_config_t *cfg, vg_stream_cfg_t *s, c
         const char *why = NULL;
         if (s->url && !s->source_id && vg_config_check_url(s->url, &why) != 0) {
             char *red = vg_redact_url(s->url);
-            vg_cfg_report(c, false, s->url_mark, "key '%s.%s': URL '%s' %s", key,
-                          s->rtsp_url_raw ? "rtsp_url" : "url", red, why);
+            vg_cfg_report(c, false, s->url_mark, "key '%s': URL '%s' %s",
+                          join(k, sizeof(k), key, s->rtsp_url_raw ? "rtsp_url" : "url"), red, why);
             free(red);
         }
     }
     for (size_t j = 0; j < s->n_workers; j++) {
-        char wkey[300];
-        snprintf(wkey, sizeof(wkey), "%s.workers[%zu]", key, j);
+        char wkey[300], idx[32];
+        snprintf(idx, sizeof(idx), "workers[%zu]", j);
+        join(wkey, sizeof(wkey), key, idx);
         vg_cfg_check_worker(c, cfg, &s->workers[j], wkey);
-        for (size_t k = 0; k < j; k++)
-            if (strcmp(s->workers[k].worker_id, s->workers[j].worker_id) == 0)
+        for (size_t prev = 0; prev < j; prev++)
+            if (strcmp(s->workers[prev].worker_id, s->workers[j].worker_id) == 0)
                 vg_cfg_report(c, false, s->workers[j].mark,
                               "key '%s': worker_id '%s' is used twice in the stream (set "
                               "'worker_id' to tell them apart)", wkey, s->workers[j].worker_id);

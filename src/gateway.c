@@ -3,6 +3,7 @@
  * routes. Start order: metrics, HTTP, streams; shutdown runs in reverse, bounded by
  * a drain timeout. Nothing here blocks: slow work runs on other threads. */
 #include "vigil/gateway.h"
+#include "gateway_internal.h"
 #include "vigil/common.h"
 #include "vigil/http.h"
 #include "vigil/log.h"
@@ -16,19 +17,6 @@
 #include <string.h>
 
 #define DRAIN_TIMEOUT_S 5
-
-typedef enum { GW_STARTING = 0, GW_READY, GW_DRAINING } gw_phase_t;
-
-struct vg_gateway {
-    struct event_base *base;
-    vg_config_t *cfg;
-    char *log_level_override;
-    vg_http_t *http;
-    struct event *sig_int, *sig_term, *sig_hup, *drain_timer;
-    gw_phase_t phase;
-    double started_at;
-    vg_series_t *reloads_ok, *reloads_failed;
-};
 
 char *vg_read_secret_file(const char *path, const char *what)
 {
@@ -140,6 +128,7 @@ static json_t *restart_only_changes(const vg_config_t *a, const vg_config_t *b)
         {"http.max_connections", a->http.max_connections != b->http.max_connections},
         {"http.web_root", str_diff(a->http.web_root, b->http.web_root)},
         {"inference.threads", a->inference_threads != b->inference_threads},
+        {"models", a->n_models != b->n_models},
         {"state_file", str_diff(a->state_file, b->state_file)},
         {"shard", a->shard_index != b->shard_index || a->shard_count != b->shard_count},
     };
@@ -176,8 +165,13 @@ static void reload(vg_gateway_t *gw)
     if (json_array_size(restart))
         VG_WARN("gateway", "config_needs_restart", "{s:O}", "keys", restart);
     json_decref(restart);
-    vg_config_free(gw->cfg);
+    /* restart-only settings keep their running values: only streams and auth change */
+    vg_config_t *old = gw->cfg;
     gw->cfg = next;
+    vg_streams_set_config(gw->streams, next);
+    vg_control_set_config(gw->control, next);
+    vg_gw_streams_reload(gw, next);
+    vg_config_free(old);
     vg_series_inc(gw->reloads_ok);
     VG_INFO("gateway", "config_reloaded", "{s:s}", "path", next->path);
 }
@@ -193,6 +187,13 @@ static void on_drain_timeout(evutil_socket_t fd, short what, void *arg)
     event_base_loopbreak(gw->base);
 }
 
+static void streams_drained(void *arg)
+{
+    vg_gateway_t *gw = arg;
+    vg_gw_mqtt_stop(gw); /* last: publishes "stopped" after the streams are gone */
+    event_base_loopexit(gw->base, NULL);
+}
+
 static void begin_shutdown(vg_gateway_t *gw, const char *why)
 {
     if (gw->phase == GW_DRAINING)
@@ -201,8 +202,21 @@ static void begin_shutdown(vg_gateway_t *gw, const char *why)
     VG_INFO("gateway", "shutdown", "{s:s}", "signal", why);
     struct timeval tv = {DRAIN_TIMEOUT_S, 0};
     evtimer_add(gw->drain_timer, &tv);
-    /* Streams and MQTT drain here as they land; with nothing pending, stop now. */
-    event_base_loopexit(gw->base, NULL);
+    vg_streams_stop_all(gw->streams, streams_drained, gw);
+}
+
+void vg_gw_on_status(void *arg, const char *status)
+{
+    vg_gateway_t *gw = arg;
+    free(gw->status);
+    gw->status = vg_xstrdup(status);
+    vg_gw_publish_status(gw);
+}
+
+static void on_infer_result(void *arg, vg_infer_result_t *r)
+{
+    vg_gateway_t *gw = arg; /* executor thread: queue it for the loop */
+    vg_streams_post_result(gw->streams, r);
 }
 
 static void on_signal(evutil_socket_t sig, short what, void *arg)
@@ -242,10 +256,35 @@ int vg_gateway_new(vg_config_t *cfg, const char *log_level_override, vg_gateway_
     gw->reloads_ok = vg_metric_series(reloads, "success");
     gw->reloads_failed = vg_metric_series(reloads, "failure");
 
-    if (start_http(gw) != 0) {
+    gw->status = vg_xstrdup("running");
+    gw->q = vg_loopq_new(gw->base);
+    vg_infer_cfg_t ic = {.instance_id = cfg->instance_id,
+                         .threads = cfg->inference_threads,
+                         .models = cfg,
+                         .on_result = on_infer_result,
+                         .arg = gw};
+    VG_CHECK(vg_infer_new(&ic, &gw->pool) == 0);
+    vg_streams_opts_t so = {.cfg = cfg,
+                            .q = gw->q,
+                            .pool = gw->pool,
+                            .on_result = vg_gw_on_result,
+                            .on_state = vg_gw_on_state,
+                            .arg = gw};
+    gw->streams = vg_streams_new(&so);
+    vg_control_opts_t co = {.cfg = cfg,
+                            .streams = gw->streams,
+                            .pool = gw->pool,
+                            .q = gw->q,
+                            .on_status = vg_gw_on_status,
+                            .on_changed = vg_gw_on_changed,
+                            .arg = gw};
+    gw->control = vg_control_new(&co);
+    if (start_http(gw) != 0 || vg_gw_mqtt_start(gw) != 0) {
         vg_gateway_free(gw);
         return VG_EIO;
     }
+    vg_rest_register(gw);
+    vg_gw_streams_start(gw);
     *out = gw;
     return VG_OK;
 }
@@ -265,6 +304,12 @@ void vg_gateway_free(vg_gateway_t *gw)
     if (!gw)
         return;
     vg_http_free(gw->http);
+    vg_gw_mqtt_stop(gw);
+    vg_control_free(gw->control);
+    vg_streams_free(gw->streams); /* joins captures still running (drain timed out) */
+    vg_loopq_free(gw->q);
+    vg_infer_free(gw->pool);
+    free(gw->status);
     struct event *evs[] = {gw->sig_int, gw->sig_term, gw->sig_hup, gw->drain_timer};
     for (size_t i = 0; i < VG_ARRAY_LEN(evs); i++)
         if (evs[i])

@@ -88,7 +88,7 @@ void vg_log(vg_log_level_t level, const char *module, const char *event, const c
             json_object_set_new(line, "log_format_error", json_string(jerr.text));
         json_decref(extra);
     }
-    char *text = json_dumps(line, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    char *text = json_dumps(line, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(7));
     json_decref(line);
     VG_CHECK(text != NULL);
     size_t len = strlen(text);

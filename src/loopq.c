@@ -8,7 +8,7 @@
 
 typedef struct item {
     vg_loopq_fn fn;
-    void *msg;
+    void *ctx, *msg;
     struct item *next;
 } item_t;
 
@@ -16,7 +16,6 @@ struct vg_loopq {
     pthread_mutex_t mu;
     item_t *head, *tail;
     struct event *ev;
-    void *ctx;
 };
 
 static void drain(vg_loopq_t *q)
@@ -27,7 +26,7 @@ static void drain(vg_loopq_t *q)
     pthread_mutex_unlock(&q->mu);
     while (it) {
         item_t *next = it->next;
-        it->fn(q->ctx, it->msg);
+        it->fn(it->ctx, it->msg);
         free(it);
         it = next;
     }
@@ -40,20 +39,20 @@ static void on_wake(evutil_socket_t fd, short what, void *arg)
     drain(arg);
 }
 
-vg_loopq_t *vg_loopq_new(struct event_base *base, void *ctx)
+vg_loopq_t *vg_loopq_new(struct event_base *base)
 {
     vg_loopq_t *q = vg_xcalloc(1, sizeof(*q));
     VG_CHECK(pthread_mutex_init(&q->mu, NULL) == 0);
-    q->ctx = ctx;
     q->ev = event_new(base, -1, 0, on_wake, q);
     VG_CHECK(q->ev);
     return q;
 }
 
-void vg_loopq_post(vg_loopq_t *q, vg_loopq_fn fn, void *msg)
+void vg_loopq_post(vg_loopq_t *q, vg_loopq_fn fn, void *ctx, void *msg)
 {
     item_t *it = vg_xmalloc(sizeof(*it));
     it->fn = fn;
+    it->ctx = ctx;
     it->msg = msg;
     it->next = NULL;
     pthread_mutex_lock(&q->mu);

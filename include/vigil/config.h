@@ -142,6 +142,12 @@ int vg_config_parse(const char *text, size_t len, const char *name, const char *
 void vg_config_free(vg_config_t *cfg);
 void vg_diag_clear(vg_diag_t *diag);
 
+/* Parses one stream's configuration (JSON is YAML flow syntax, so commands and the
+ * state file go through the same table and checks as the file). Errors read
+ * "params:1:col: key 'fps': ...". */
+int vg_config_parse_stream(const vg_config_t *cfg, const char *text, size_t len,
+                           vg_stream_cfg_t **out, vg_diag_t *diag);
+
 /* Deep copy of one stream's configuration (caller frees with vg_stream_cfg_free). */
 vg_stream_cfg_t *vg_stream_cfg_dup(const vg_stream_cfg_t *s);
 void vg_stream_cfg_free(vg_stream_cfg_t *s); /* NULL ok */

@@ -1,0 +1,55 @@
+/* gateway_internal.h — the gateway's state, shared by gateway.c (start, stop,
+ * signals, reload), gateway_streams.c (streams, results, state file, sharding) and
+ * rest.c (the REST API). Loop thread only. */
+#ifndef VIGIL_GATEWAY_INTERNAL_H
+#define VIGIL_GATEWAY_INTERNAL_H
+
+#include "vigil/control.h"
+#include "vigil/gateway.h"
+#include "vigil/http.h"
+#include "vigil/infer.h"
+#include "vigil/loopq.h"
+#include "vigil/metrics.h"
+#include "vigil/stream.h"
+
+typedef enum { GW_STARTING = 0, GW_READY, GW_DRAINING } gw_phase_t;
+
+struct vg_gateway {
+    struct event_base *base;
+    vg_config_t *cfg;
+    char *log_level_override;
+    vg_http_t *http;
+    vg_loopq_t *q;
+    vg_infer_t *pool;
+    vg_streams_t *streams;
+    vg_control_t *control;
+    struct vg_mqtt *mqtt;
+    struct event *sig_int, *sig_term, *sig_hup, *drain_timer;
+    gw_phase_t phase;
+    double started_at;
+    char *status; /* instance status: running, reconfiguring, degraded, error, stopped */
+    vg_series_t *reloads_ok, *reloads_failed;
+};
+
+/* gateway_streams.c */
+int vg_gw_streams_start(vg_gateway_t *gw);
+void vg_gw_streams_reload(vg_gateway_t *gw, const vg_config_t *next);
+void vg_gw_save_state(vg_gateway_t *gw);
+bool vg_gw_in_shard(const vg_config_t *cfg, const char *stream_id);
+void vg_gw_on_result(void *arg, vg_stream_t *s, const vg_infer_result_t *r);
+void vg_gw_on_state(void *arg, vg_stream_t *s);
+void vg_gw_on_status(void *arg, const char *status);
+void vg_gw_on_changed(void *arg, const char *stream_id, bool removed);
+
+/* gateway_mqtt.c: MQTT wiring (status, control topics, publishing) */
+int vg_gw_mqtt_start(vg_gateway_t *gw);
+void vg_gw_mqtt_stop(vg_gateway_t *gw);
+void vg_gw_publish_inference(vg_gateway_t *gw, const char *stream_id, const char *payload);
+/* Retained stream status; s NULL and removed_id set clears the retained message. */
+void vg_gw_publish_stream_status(vg_gateway_t *gw, vg_stream_t *s, const char *removed_id);
+void vg_gw_publish_status(vg_gateway_t *gw);
+
+/* rest.c */
+void vg_rest_register(vg_gateway_t *gw);
+
+#endif

@@ -1,0 +1,87 @@
+/* infer_internal.h — the pool's private structures, shared by infer.c (threads,
+ * scheduling, model loading) and infer_run.c (running workers on one frame). */
+#ifndef VIGIL_INFER_INTERNAL_H
+#define VIGIL_INFER_INTERNAL_H
+
+#include "vigil/detector.h"
+#include "vigil/infer.h"
+#include "vigil/metrics.h"
+
+#include <pthread.h>
+
+#define MAX_WORKER_STATE 8
+
+typedef struct {
+    char worker_id[72];
+    vg_motion_t *motion;
+    vg_flow_t *flow;
+    uint64_t last_seq;
+    const char *state; /* last reported worker state */
+} worker_state_t;
+
+struct vg_infer_stream {
+    vg_infer_t *pool;
+    vg_mailbox_t *mb;
+    vg_stream_spec_t *spec; /* guarded by pool->mu */
+    bool ready, busy, detached;
+    double vtime;
+    void (*done)(void *arg);
+    void *done_arg;
+    /* executor-only state: one executor at a time */
+    worker_state_t state[MAX_WORKER_STATE];
+    size_t n_state;
+    struct vg_infer_stream *next;
+};
+
+typedef struct {
+    vg_infer_t *pool;
+    int index;
+    pthread_t thread;
+    char *det_ids[16];
+    vg_detector_t *dets[16];
+    size_t n_dets;
+} executor_t;
+
+typedef struct spare {
+    char *model_id;
+    vg_detector_t *det;
+    struct spare *next;
+} spare_t;
+
+typedef struct load_job {
+    vg_model_cfg_t model;
+    void (*done)(void *arg, bool ok, const char *error);
+    void *arg;
+    struct load_job *next;
+} load_job_t;
+
+struct vg_infer {
+    char *instance_id;
+    void (*on_result)(void *arg, vg_infer_result_t *r);
+    void *arg;
+    vg_model_cfg_t *models;
+    size_t n_models;
+    int n_exec;
+    executor_t *exec;
+    pthread_t loader;
+    pthread_mutex_t mu;
+    pthread_cond_t cv, loader_cv;
+    bool stop;
+    double vclock;
+    vg_infer_stream_t *streams;
+    spare_t *spares;
+    load_job_t *jobs;
+    vg_metric_t *m_inferences, *m_duration, *m_detections, *m_dropped, *m_latency, *m_state;
+};
+
+void vg_infer_metrics_init(vg_infer_t *p);
+/* Runs every worker of `spec` on frame f and delivers the results. Executor thread. */
+void vg_infer_run_frame(executor_t *e, vg_infer_stream_t *s, const vg_stream_spec_t *spec,
+                        const vg_frame_t *f);
+/* The executor's detector for model_id (cached, spare, or loaded now). */
+vg_detector_t *vg_infer_executor_detector(executor_t *e, const char *model_id, char *err,
+                                          size_t len);
+void vg_model_cfg_copy(vg_model_cfg_t *dst, const vg_model_cfg_t *src);
+void vg_model_cfg_free_copy(vg_model_cfg_t *m);
+
+#endif

@@ -1,0 +1,491 @@
+/* stream.c — the loop thread's stream registry. Each stream: a configuration copy,
+ * an immutable worker spec shared with the inference pool, a mailbox, a capture
+ * thread. Capture state and inference results arrive through the loop queue tagged
+ * with the stream's generation, so a message for a stream that was removed (or
+ * replaced under the same id) is ignored. Removal never blocks the loop: a reaper
+ * thread joins the capture, waits for the pool to let go, and frees the rest. */
+#include "vigil/stream.h"
+#include "vigil/capture.h"
+#include "vigil/common.h"
+#include "vigil/log.h"
+#include "vigil/metrics.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct vg_stream {
+    vg_streams_t *reg;
+    uint64_t gen;
+    vg_stream_cfg_t *cfg;
+    bool from_file;
+    vg_stream_spec_t *spec;
+    vg_mailbox_t *mb;
+    vg_capture_t *cap;
+    vg_infer_stream_t *inf;
+    vg_capture_state_t state;
+    char error[256];
+    json_t *latest;
+    double latest_at;
+};
+
+typedef struct dying {
+    vg_stream_t *s;
+    struct dying *next;
+} dying_t;
+
+struct vg_streams {
+    vg_streams_opts_t o;
+    vg_stream_t **items;
+    size_t n, cap;
+    uint64_t next_gen;
+    /* reaper */
+    pthread_t reaper;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    dying_t *dying;
+    bool stop_reaper;
+    size_t n_dying; /* loop-thread count of streams not yet reaped */
+    void (*all_done)(void *arg);
+    void *all_done_arg;
+};
+
+typedef struct {
+    char *stream_id;
+    uint64_t gen;
+    vg_capture_state_t state;
+    char *error;
+} state_msg_t;
+
+/* ---- specs and views ------------------------------------------------------------------- */
+
+/* The capture view a worker reads: the model's input for detectors, a small frame for
+ * motion and flow. HOG wants the camera's aspect, a DNN its square input. */
+static vg_capture_view_t view_for(const vg_config_t *cfg, const vg_worker_cfg_t *w)
+{
+    vg_capture_view_t v = {w->roi.x, w->roi.y, w->roi.w, w->roi.h, 320, 180};
+    const vg_model_cfg_t *m = w->model_id ? vg_config_find_model(cfg, w->model_id) : NULL;
+    if (m && m->format == VG_MODEL_BUILTIN) {
+        v.out_w = 640;
+        v.out_h = 360;
+    } else if (m) {
+        v.out_w = v.out_h = m->input_size;
+    }
+    return v;
+}
+
+static vg_stream_spec_t *build_spec(const vg_config_t *cfg, const vg_stream_cfg_t *sc,
+                                    vg_capture_view_t *views, size_t *n_views)
+{
+    vg_stream_spec_t *sp = vg_xcalloc(1, sizeof(*sp));
+    atomic_init(&sp->refs, 1);
+    sp->stream_id = vg_xstrdup(sc->stream_id);
+    sp->fps = sc->fps;
+    sp->n_workers = sc->n_workers;
+    sp->workers = vg_xcalloc(sc->n_workers ? sc->n_workers : 1, sizeof(*sp->workers));
+    *n_views = 0;
+    for (size_t i = 0; i < sc->n_workers; i++) {
+        const vg_worker_cfg_t *w = &sc->workers[i];
+        vg_worker_spec_t *ws = &sp->workers[i];
+        ws->worker_id = vg_xstrdup(w->worker_id);
+        ws->type = w->type;
+        ws->model_id = vg_xstrdup(w->model_id);
+        ws->confidence_threshold = w->confidence_threshold;
+        ws->roi = w->roi;
+        ws->available = w->available;
+        ws->unavailable_reason = vg_xstrdup(w->unavailable_reason);
+        ws->view = -1;
+        if (!w->available)
+            continue;
+        vg_capture_view_t v = view_for(cfg, w);
+        size_t j = 0;
+        while (j < *n_views && memcmp(&views[j], &v, sizeof(v)) != 0)
+            j++;
+        if (j == *n_views && j < VG_CAPTURE_MAX_VIEWS)
+            views[(*n_views)++] = v;
+        ws->view = j < VG_CAPTURE_MAX_VIEWS ? (int)j : -1;
+    }
+    return sp;
+}
+
+/* ---- capture and inference callbacks (other threads -> loop) ------------------------------ */
+
+static void on_state_loop(void *ctx, void *msg);
+
+static void on_capture_state(void *arg, const char *stream_id, vg_capture_state_t state,
+                             const char *error)
+{
+    vg_stream_t *s = arg; /* only s->reg and s->gen are read: both immutable */
+    state_msg_t *m = vg_xcalloc(1, sizeof(*m));
+    m->stream_id = vg_xstrdup(stream_id);
+    m->gen = s->gen;
+    m->state = state;
+    m->error = vg_xstrdup(error);
+    vg_loopq_post(s->reg->o.q, on_state_loop, s->reg, m);
+}
+
+static vg_stream_t *find_gen(vg_streams_t *ss, const char *id, uint64_t gen)
+{
+    vg_stream_t *s = vg_streams_find(ss, id);
+    return s && s->gen == gen ? s : NULL;
+}
+
+static void on_state_loop(void *ctx, void *msg)
+{
+    vg_streams_t *ss = ctx;
+    state_msg_t *m = msg;
+    vg_stream_t *s = find_gen(ss, m->stream_id, m->gen);
+    if (s && m->state != VG_CAPTURE_STOPPED) {
+        s->state = m->state;
+        snprintf(s->error, sizeof(s->error), "%s", m->error ? m->error : "");
+        if (ss->o.on_state)
+            ss->o.on_state(ss->o.arg, s);
+    }
+    free(m->stream_id);
+    free(m->error);
+    free(m);
+}
+
+/* ---- lifecycle ---------------------------------------------------------------------------- */
+
+static int start_capture(vg_stream_t *s, const vg_capture_view_t *views, size_t n_views)
+{
+    const vg_config_t *cfg = s->reg->o.cfg;
+    vg_capture_cfg_t cc = {
+        .stream_id = s->cfg->stream_id,
+        .url = s->cfg->url,
+        .fps = s->cfg->fps,
+        .rtsp_transport = cfg->capture.rtsp_transport,
+        .stall_timeout_s = cfg->capture.stall_timeout_s,
+        .reconnect_initial_s = cfg->capture.reconnect_initial_s,
+        .reconnect_max_s = cfg->capture.reconnect_max_s,
+        .open_timeout_s = 10,
+        .read_timeout_s = cfg->capture.stall_timeout_s,
+        .decoder_threads = 1,
+        .n_views = n_views,
+        .mailbox = s->mb,
+        .on_state = on_capture_state,
+        .on_state_arg = s,
+    };
+    memcpy(cc.views, views, n_views * sizeof(*views));
+    if (vg_capture_new(&cc, &s->cap) != 0)
+        return VG_EINVAL;
+    return vg_capture_start(s->cap);
+}
+
+int vg_streams_add(vg_streams_t *ss, const vg_stream_cfg_t *sc, bool from_file)
+{
+    if (vg_streams_find(ss, sc->stream_id))
+        return VG_EEXIST;
+    vg_stream_t *s = vg_xcalloc(1, sizeof(*s));
+    s->reg = ss;
+    s->gen = ++ss->next_gen;
+    s->cfg = vg_stream_cfg_dup(sc);
+    s->from_file = from_file;
+    s->state = VG_CAPTURE_CONNECTING;
+    s->mb = vg_mailbox_new();
+    vg_capture_view_t views[VG_CAPTURE_MAX_VIEWS];
+    size_t n_views = 0;
+    s->spec = build_spec(ss->o.cfg, s->cfg, views, &n_views);
+    s->inf = vg_infer_attach(ss->o.pool, s->mb, s->spec);
+    if (ss->n == ss->cap)
+        ss->items = vg_xrealloc(ss->items, (ss->cap = ss->cap * 2 + 8) * sizeof(*ss->items));
+    ss->items[ss->n++] = s;
+    char *red = vg_redact_url(s->cfg->url);
+    if (start_capture(s, views, n_views) != 0) {
+        s->state = VG_CAPTURE_FAILED;
+        snprintf(s->error, sizeof(s->error), "capture could not start");
+    }
+    VG_INFO("stream", "added", "{s:s, s:s, s:f, s:i, s:b}", "stream_id", sc->stream_id, "url", red,
+            "fps", sc->fps, "workers", (int)sc->n_workers, "from_file", from_file);
+    free(red);
+    return VG_OK;
+}
+
+vg_stream_t *vg_stream_apply(vg_stream_t *s, const vg_stream_cfg_t *sc)
+{
+    if (strcmp(s->cfg->url, sc->url) != 0) {
+        /* a new camera: the old capture is reaped off the loop, a new one starts */
+        vg_streams_t *ss = s->reg;
+        bool from_file = s->from_file;
+        vg_streams_remove(ss, s->cfg->stream_id);
+        vg_streams_add(ss, sc, from_file);
+        return vg_streams_find(ss, sc->stream_id);
+    }
+    vg_stream_cfg_t *old = s->cfg;
+    s->cfg = vg_stream_cfg_dup(sc);
+    vg_stream_cfg_free(old);
+    vg_capture_view_t views[VG_CAPTURE_MAX_VIEWS];
+    size_t n_views = 0;
+    vg_stream_spec_t *spec = build_spec(s->reg->o.cfg, s->cfg, views, &n_views);
+    if (s->cap) {
+        vg_capture_set_views(s->cap, views, n_views);
+        vg_capture_set_fps(s->cap, s->cfg->fps);
+    }
+    vg_infer_set_spec(s->inf, spec);
+    vg_stream_spec_unref(s->spec);
+    s->spec = spec;
+    return s;
+}
+
+void vg_stream_restart(vg_stream_t *s)
+{
+    if (s->cap)
+        vg_capture_restart(s->cap);
+}
+
+/* ---- results ---------------------------------------------------------------------------- */
+
+static void on_result_loop(void *ctx, void *msg)
+{
+    vg_streams_t *ss = ctx;
+    vg_infer_result_t *r = msg;
+    vg_stream_t *s = vg_streams_find(ss, r->stream_id);
+    if (s) {
+        json_decref(s->latest);
+        s->latest = json_incref(r->results);
+        s->latest_at = vg_now_wall();
+        if (ss->o.on_result)
+            ss->o.on_result(ss->o.arg, s, r);
+    }
+    vg_infer_result_free(r);
+}
+
+/* The inference pool's callback: executor thread. */
+void vg_streams_post_result(vg_streams_t *ss, vg_infer_result_t *r)
+{
+    vg_loopq_post(ss->o.q, on_result_loop, ss, r);
+}
+
+/* ---- removal and the reaper ----------------------------------------------------------------- */
+
+static void reaped_loop(void *ctx, void *msg)
+{
+    vg_streams_t *ss = ctx;
+    char *id = msg;
+    if (!vg_streams_find(ss, id))
+        vg_metrics_remove_label("stream_id", id); /* unless re-added meanwhile */
+    free(id);
+    if (--ss->n_dying == 0 && ss->all_done && ss->n == 0) {
+        void (*done)(void *) = ss->all_done;
+        ss->all_done = NULL;
+        done(ss->all_done_arg);
+    }
+}
+
+typedef struct {
+    pthread_mutex_t *mu;
+    pthread_cond_t *cv;
+    bool done;
+} detach_wait_t;
+
+static void on_detached(void *arg)
+{
+    detach_wait_t *w = arg;
+    pthread_mutex_lock(w->mu);
+    w->done = true;
+    pthread_cond_broadcast(w->cv);
+    pthread_mutex_unlock(w->mu);
+}
+
+static void reap(vg_streams_t *ss, vg_stream_t *s)
+{
+    vg_capture_free(s->cap); /* joins the capture thread */
+    detach_wait_t w = {&ss->mu, &ss->cv, false};
+    vg_infer_detach(s->inf, on_detached, &w);
+    pthread_mutex_lock(&ss->mu);
+    while (!w.done)
+        pthread_cond_wait(&ss->cv, &ss->mu);
+    pthread_mutex_unlock(&ss->mu);
+    vg_mailbox_free(s->mb);
+    vg_stream_spec_unref(s->spec);
+    json_decref(s->latest);
+    char *id = vg_xstrdup(s->cfg->stream_id);
+    vg_stream_cfg_free(s->cfg);
+    free(s);
+    vg_loopq_post(ss->o.q, reaped_loop, ss, id);
+}
+
+static void *reaper_main(void *arg)
+{
+    vg_streams_t *ss = arg;
+    pthread_setname_np(pthread_self(), "stream:reaper");
+    pthread_mutex_lock(&ss->mu);
+    for (;;) {
+        while (!ss->dying && !ss->stop_reaper)
+            pthread_cond_wait(&ss->cv, &ss->mu);
+        if (!ss->dying)
+            break;
+        dying_t *d = ss->dying;
+        ss->dying = d->next;
+        pthread_mutex_unlock(&ss->mu);
+        reap(ss, d->s);
+        free(d);
+        pthread_mutex_lock(&ss->mu);
+    }
+    pthread_mutex_unlock(&ss->mu);
+    return NULL;
+}
+
+int vg_streams_remove(vg_streams_t *ss, const char *stream_id)
+{
+    size_t i = 0;
+    while (i < ss->n && strcmp(ss->items[i]->cfg->stream_id, stream_id) != 0)
+        i++;
+    if (i == ss->n)
+        return VG_ENOTFOUND;
+    vg_stream_t *s = ss->items[i];
+    memmove(&ss->items[i], &ss->items[i + 1], (ss->n - i - 1) * sizeof(*ss->items));
+    ss->n--;
+    if (s->cap)
+        vg_capture_request_stop(s->cap); /* returns at once; the reaper joins */
+    VG_INFO("stream", "removed", "{s:s}", "stream_id", stream_id);
+    dying_t *d = vg_xcalloc(1, sizeof(*d));
+    d->s = s;
+    ss->n_dying++;
+    pthread_mutex_lock(&ss->mu);
+    dying_t **tail = &ss->dying;
+    while (*tail)
+        tail = &(*tail)->next;
+    *tail = d;
+    pthread_cond_broadcast(&ss->cv);
+    pthread_mutex_unlock(&ss->mu);
+    return VG_OK;
+}
+
+void vg_streams_stop_all(vg_streams_t *ss, void (*done)(void *arg), void *arg)
+{
+    while (ss->n)
+        vg_streams_remove(ss, ss->items[ss->n - 1]->cfg->stream_id);
+    if (ss->n_dying == 0) {
+        done(arg);
+        return;
+    }
+    ss->all_done = done;
+    ss->all_done_arg = arg;
+}
+
+/* ---- registry -------------------------------------------------------------------------------- */
+
+vg_streams_t *vg_streams_new(const vg_streams_opts_t *o)
+{
+    vg_streams_t *ss = vg_xcalloc(1, sizeof(*ss));
+    ss->o = *o;
+    VG_CHECK(pthread_mutex_init(&ss->mu, NULL) == 0);
+    VG_CHECK(pthread_cond_init(&ss->cv, NULL) == 0);
+    VG_CHECK(pthread_create(&ss->reaper, NULL, reaper_main, ss) == 0);
+    return ss;
+}
+
+void vg_streams_free(vg_streams_t *ss)
+{
+    if (!ss)
+        return;
+    while (ss->n)
+        vg_streams_remove(ss, ss->items[ss->n - 1]->cfg->stream_id);
+    pthread_mutex_lock(&ss->mu);
+    ss->stop_reaper = true;
+    pthread_cond_broadcast(&ss->cv);
+    pthread_mutex_unlock(&ss->mu);
+    pthread_join(ss->reaper, NULL); /* reaps what is queued first */
+    free(ss->items);
+    pthread_cond_destroy(&ss->cv);
+    pthread_mutex_destroy(&ss->mu);
+    free(ss);
+}
+
+void vg_streams_set_config(vg_streams_t *ss, const vg_config_t *cfg)
+{
+    ss->o.cfg = cfg;
+}
+
+vg_stream_t *vg_streams_find(vg_streams_t *ss, const char *stream_id)
+{
+    for (size_t i = 0; stream_id && i < ss->n; i++)
+        if (strcmp(ss->items[i]->cfg->stream_id, stream_id) == 0)
+            return ss->items[i];
+    return NULL;
+}
+
+size_t vg_streams_count(const vg_streams_t *ss)
+{
+    return ss->n;
+}
+
+vg_stream_t *vg_streams_at(vg_streams_t *ss, size_t i)
+{
+    return i < ss->n ? ss->items[i] : NULL;
+}
+
+/* ---- accessors --------------------------------------------------------------------------------- */
+
+const char *vg_stream_id(const vg_stream_t *s)
+{
+    return s->cfg->stream_id;
+}
+
+const vg_stream_cfg_t *vg_stream_cfg(const vg_stream_t *s)
+{
+    return s->cfg;
+}
+
+bool vg_stream_from_file(const vg_stream_t *s)
+{
+    return s->from_file;
+}
+
+const char *vg_stream_state(const vg_stream_t *s)
+{
+    return vg_capture_state_name(s->state);
+}
+
+const char *vg_stream_error(const vg_stream_t *s)
+{
+    return s->error;
+}
+
+vg_mailbox_t *vg_stream_mailbox(vg_stream_t *s)
+{
+    return s->mb;
+}
+
+json_t *vg_stream_latest(const vg_stream_t *s, double *at)
+{
+    if (at)
+        *at = s->latest_at;
+    return s->latest;
+}
+
+json_t *vg_stream_describe(const vg_stream_t *s)
+{
+    vg_capture_stats_t st;
+    memset(&st, 0, sizeof(st));
+    if (s->cap)
+        vg_capture_stats(s->cap, &st);
+    char *url = vg_redact_url(s->cfg->url);
+    json_t *workers = json_array();
+    for (size_t i = 0; i < s->cfg->n_workers; i++) {
+        const vg_worker_cfg_t *w = &s->cfg->workers[i];
+        json_t *wj = json_pack("{s:s, s:s, s:s?, s:f, s:s}", "worker_id", w->worker_id, "type",
+                               vg_worker_type_name(w->type), "model_id", w->model_id,
+                               "confidence_threshold", w->confidence_threshold, "state",
+                               w->available ? "available" : "unavailable");
+        if (!w->available)
+            json_object_set_new(wj, "reason", json_string(w->unavailable_reason));
+        if (w->roi.w)
+            json_object_set_new(wj, "roi", json_pack("{s:i, s:i, s:i, s:i}", "x", w->roi.x, "y",
+                                                     w->roi.y, "w", w->roi.w, "h", w->roi.h));
+        json_array_append_new(workers, wj);
+    }
+    json_t *j = json_pack("{s:s, s:s, s:s, s:s, s:f, s:f, s:o, s:I, s:I, s:I, s:I, s:I}",
+                          "stream_id", s->cfg->stream_id, "url", url, "state",
+                          vg_capture_state_name(s->state), "error", s->error, "fps_target",
+                          s->cfg->fps, "fps_measured", st.fps, "workers", workers,
+                          "frames_decoded", (json_int_t)st.frames_decoded, "frames_sampled",
+                          (json_int_t)st.frames_sampled, "frames_dropped",
+                          (json_int_t)st.frames_dropped, "reconnects", (json_int_t)st.reconnects,
+                          "stalls", (json_int_t)st.stalls);
+    free(url);
+    return j;
+}
