@@ -537,16 +537,16 @@ static void dispatch(vg_control_t *c, cmd_ctx_t *x, json_t *cmd_obj)
         return;
     }
     x->params = params ? json_incref(params) : json_object();
-    if (!cmd->any_param && !check_params(c, x))
-        return;
     /* the stream: from the topic or URL, else the payload, else params */
     const char *sid = x->stream_id;
     if (!sid)
         sid = json_string_value(json_object_get(cmd_obj, "stream_id"));
     if (!sid && cmd->fn == cmd_remove)
         sid = json_string_value(json_object_get(x->params, "stream_id"));
-    if (sid && !x->stream_id)
+    if (sid && !x->stream_id && cmd->scope != SCOPE_INSTANCE)
         x->stream_id = vg_xstrdup(sid);
+    if (!cmd->any_param && !check_params(c, x))
+        return;
     if (cmd->scope == SCOPE_INSTANCE) {
         cmd->fn(c, x);
         return;

@@ -303,12 +303,19 @@ void vg_gateway_free(vg_gateway_t *gw)
 {
     if (!gw)
         return;
-    vg_http_free(gw->http);
+    /* Reverse start order; threads first, then what their queued messages point at. */
+    vg_rest_stop(gw);
+    vg_streams_shutdown(gw->streams); /* joins captures still running (drain timed out) */
+    if (gw->q)
+        vg_loopq_drain(gw->q);
+    vg_infer_free(gw->pool); /* pending model loads answer "failed" through the queue */
+    if (gw->q)
+        vg_loopq_drain(gw->q);
     vg_gw_mqtt_stop(gw);
     vg_control_free(gw->control);
-    vg_streams_free(gw->streams); /* joins captures still running (drain timed out) */
+    vg_streams_free(gw->streams);
     vg_loopq_free(gw->q);
-    vg_infer_free(gw->pool);
+    vg_http_free(gw->http);
     free(gw->status);
     struct event *evs[] = {gw->sig_int, gw->sig_term, gw->sig_hup, gw->drain_timer};
     for (size_t i = 0; i < VG_ARRAY_LEN(evs); i++)

@@ -24,6 +24,7 @@ struct vg_gateway {
     vg_streams_t *streams;
     vg_control_t *control;
     struct vg_mqtt *mqtt;
+    struct vg_rest *rest;
     struct event *sig_int, *sig_term, *sig_hup, *drain_timer;
     gw_phase_t phase;
     double started_at;
@@ -51,5 +52,6 @@ void vg_gw_publish_status(vg_gateway_t *gw);
 
 /* rest.c */
 void vg_rest_register(vg_gateway_t *gw);
+void vg_rest_stop(vg_gateway_t *gw); /* joins the snapshot encoder */
 
 #endif

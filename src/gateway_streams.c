@@ -178,9 +178,7 @@ void vg_gw_on_result(void *arg, vg_stream_t *s, const vg_infer_result_t *r)
 
 void vg_gw_on_state(void *arg, vg_stream_t *s)
 {
-    vg_gateway_t *gw = arg;
-    VG_INFO("stream", "state", "{s:s, s:s, s:s}", "stream_id", vg_stream_id(s), "state",
-            vg_stream_state(s), "error", vg_stream_error(s));
+    vg_gateway_t *gw = arg; /* the capture module logs the change itself */
     vg_gw_publish_stream_status(gw, s, NULL);
 }
 

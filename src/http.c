@@ -488,20 +488,21 @@ void vg_http_defer(vg_http_req_t *r)
 
 json_t *vg_http_body_json(vg_http_req_t *r)
 {
+    /* The body decides: JSON is accepted whatever curl's default Content-Type said;
+     * a body that is not JSON is 415 unless it claimed to be JSON (then 400). */
     const char *ct = vg_http_header(r, MHD_HTTP_HEADER_CONTENT_TYPE);
-    if (ct && strncasecmp(ct, "application/json", 16) != 0) {
-        vg_http_reply_error(r, 415, "unsupported_media_type",
-                            "request body must be application/json", NULL);
-        return NULL;
-    }
+    bool claims_json = ct && strncasecmp(ct, "application/json", 16) == 0;
     json_error_t jerr;
     json_t *j = json_loadb(vg_http_body(r, NULL), r->body_len, JSON_REJECT_DUPLICATES, &jerr);
     if (!j) {
         char msg[256];
         snprintf(msg, sizeof(msg), "invalid JSON at line %d column %d: %s", jerr.line,
                  jerr.column, jerr.text);
-        vg_http_reply_error(r, ct ? 400 : 415, ct ? "invalid_json" : "unsupported_media_type",
-                            msg, NULL);
+        if (claims_json)
+            vg_http_reply_error(r, 400, "invalid_json", msg, NULL);
+        else
+            vg_http_reply_error(r, 415, "unsupported_media_type",
+                                "request body must be JSON (application/json)", NULL);
         return NULL;
     }
     if (!json_is_object(j)) {

@@ -18,7 +18,7 @@ struct vg_loopq {
     struct event *ev;
 };
 
-static void drain(vg_loopq_t *q)
+void vg_loopq_drain(vg_loopq_t *q)
 {
     pthread_mutex_lock(&q->mu);
     item_t *it = q->head;
@@ -36,7 +36,7 @@ static void on_wake(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd;
     (void)what;
-    drain(arg);
+    vg_loopq_drain(arg);
 }
 
 vg_loopq_t *vg_loopq_new(struct event_base *base)
@@ -71,7 +71,7 @@ void vg_loopq_free(vg_loopq_t *q)
 {
     if (!q)
         return;
-    drain(q);
+    vg_loopq_drain(q);
     event_free(q->ev);
     pthread_mutex_destroy(&q->mu);
     free(q);

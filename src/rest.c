@@ -1,7 +1,443 @@
-/* rest.c — placeholder until the REST API lands. */
+/* rest.c — the REST API: every MQTT command has a route here that goes through the same
+ * control module, plus reads (streams, detections, models, info) and JPEG snapshots.
+ * Handlers run on the loop thread; a command that finishes later (a model load) defers
+ * its reply; snapshots are encoded on the "rest:snapshot" thread and replied from the
+ * loop. Privacy masks are blacked out in every image that leaves the process. */
 #include "gateway_internal.h"
+#include "vigil/common.h"
+#include "vigil/detector.h"
+#include "vigil/log.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define SNAPSHOT_MAX_WIDTH 640
+#define MAX_BOXES 64
+
+typedef struct snap_job {
+    vg_http_req_t *req;
+    vg_frame_t *frame;
+    vg_mailbox_t *mb; /* to retry with the newest frame */
+    int width;
+    vg_detection_t boxes[MAX_BOXES];
+    size_t n_boxes;
+    vg_rect_t masks[16];
+    size_t n_masks;
+    uint8_t *jpeg;
+    size_t len;
+    char error[128];
+    struct snap_job *next;
+} snap_job_t;
+
+struct vg_rest {
+    vg_gateway_t *gw;
+    pthread_t thread;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    snap_job_t *jobs;
+    bool stop;
+};
+
+/* ---- commands over HTTP ---------------------------------------------------------------------- */
+
+typedef struct {
+    vg_http_req_t *req;
+    bool replied, deferred;
+    int ok_status;
+} rest_ack_t;
+
+static int status_for(const json_t *ack, int ok_status)
+{
+    const char *st = json_string_value(json_object_get(ack, "status"));
+    const char *code = json_string_value(json_object_get(json_object_get(ack, "error"), "code"));
+    if (st && strcmp(st, "completed") == 0)
+        return ok_status;
+    if (st && strcmp(st, "failed") == 0)
+        return 422;
+    static const struct {
+        const char *code;
+        int status;
+    } map[] = {{"unknown_stream", 404}, {"stream_exists", 409}, {"busy", 409},
+               {"payload_too_large", 413}};
+    for (size_t i = 0; code && i < VG_ARRAY_LEN(map); i++)
+        if (strcmp(code, map[i].code) == 0)
+            return map[i].status;
+    return 400;
+}
+
+static void on_rest_ack(void *arg, const json_t *ack, bool final)
+{
+    rest_ack_t *ra = arg;
+    if (!final)
+        return;
+    vg_http_reply_json(ra->req, status_for(ack, ra->ok_status), json_deep_copy(ack));
+    ra->replied = true;
+    if (ra->deferred)
+        free(ra);
+}
+
+/* Runs a command and replies with its final ack (now, or later when it completes). */
+static void run_command(vg_gateway_t *gw, vg_http_req_t *r, json_t *cmd, const char *stream_id,
+                        int ok_status)
+{
+    rest_ack_t *ra = vg_xcalloc(1, sizeof(*ra));
+    ra->req = r;
+    ra->ok_status = ok_status;
+    char who[96];
+    snprintf(who, sizeof(who), "%s %s", vg_http_remote(r), vg_http_method(r));
+    vg_origin_t o = {.source = "rest", .who = who, .stream_id = stream_id};
+    vg_control_submit_json(gw->control, cmd, &o, on_rest_ack, ra);
+    if (ra->replied) {
+        free(ra);
+        return;
+    }
+    ra->deferred = true;
+    vg_http_defer(r);
+}
+
+static void h_commands(vg_http_req_t *r, void *arg)
+{
+    json_t *cmd = vg_http_body_json(r);
+    if (!cmd)
+        return;
+    run_command(arg, r, cmd, NULL, 200);
+    json_decref(cmd);
+}
+
+static void h_add(vg_http_req_t *r, void *arg)
+{
+    json_t *body = vg_http_body_json(r);
+    if (!body)
+        return;
+    json_t *cmd = json_pack("{s:s, s:O}", "command", "add_stream", "params", body);
+    json_t *id = json_object_get(body, "command_id");
+    if (id) {
+        json_object_set(cmd, "command_id", id);
+        json_object_del(json_object_get(cmd, "params"), "command_id");
+    }
+    run_command(arg, r, cmd, NULL, 201);
+    json_decref(cmd);
+    json_decref(body);
+}
+
+static void h_patch(vg_http_req_t *r, void *arg)
+{
+    json_t *body = vg_http_body_json(r);
+    if (!body)
+        return;
+    json_t *cmd = json_pack("{s:s, s:O}", "command", "reconfigure", "params", body);
+    run_command(arg, r, cmd, vg_http_param(r, "id"), 200);
+    json_decref(cmd);
+    json_decref(body);
+}
+
+static void h_delete(vg_http_req_t *r, void *arg)
+{
+    json_t *cmd = json_pack("{s:s}", "command", "remove_stream");
+    run_command(arg, r, cmd, vg_http_param(r, "id"), 200);
+    json_decref(cmd);
+}
+
+static void h_restart(vg_http_req_t *r, void *arg)
+{
+    json_t *cmd = json_pack("{s:s}", "command", "restart");
+    run_command(arg, r, cmd, vg_http_param(r, "id"), 200);
+    json_decref(cmd);
+}
+
+/* ---- reads ---------------------------------------------------------------------------------------- */
+
+static json_t *stream_json(vg_stream_t *s)
+{
+    json_t *j = vg_stream_describe(s);
+    double at = 0;
+    json_t *latest = vg_stream_latest(s, &at);
+    json_t *pc = json_null();
+    size_t i;
+    json_t *res;
+    json_array_foreach(latest, i, res)
+    {
+        if (json_object_get(res, "person_count"))
+            pc = json_incref(json_object_get(res, "person_count"));
+        if (json_object_get(res, "latency_ms"))
+            json_object_set(j, "latency_ms", json_object_get(res, "latency_ms"));
+    }
+    json_object_set_new(j, "person_count", pc);
+    char ts[32];
+    vg_format_time(at, ts, sizeof(ts));
+    json_object_set_new(j, "latest_result_at", at > 0 ? json_string(ts) : json_null());
+    return j;
+}
+
+static vg_stream_t *find_or_404(vg_gateway_t *gw, vg_http_req_t *r)
+{
+    const char *id = vg_http_param(r, "id");
+    vg_stream_t *s = vg_streams_find(gw->streams, id);
+    if (!s) {
+        char msg[128];
+        snprintf(msg, sizeof(msg), "no stream '%.64s'", id);
+        vg_http_reply_error(r, 404, "unknown_stream", msg, "stream_id");
+    }
+    return s;
+}
+
+static void h_list(vg_http_req_t *r, void *arg)
+{
+    vg_gateway_t *gw = arg;
+    json_t *arr = json_array();
+    for (size_t i = 0; i < vg_streams_count(gw->streams); i++)
+        json_array_append_new(arr, stream_json(vg_streams_at(gw->streams, i)));
+    vg_http_reply_json(r, 200, json_pack("{s:s, s:o}", "instance_id", gw->cfg->instance_id,
+                                         "streams", arr));
+}
+
+static void h_get(vg_http_req_t *r, void *arg)
+{
+    vg_stream_t *s = find_or_404(arg, r);
+    if (s)
+        vg_http_reply_json(r, 200, stream_json(s));
+}
+
+static void h_detections(vg_http_req_t *r, void *arg)
+{
+    vg_stream_t *s = find_or_404(arg, r);
+    if (!s)
+        return;
+    double at = 0;
+    json_t *latest = vg_stream_latest(s, &at);
+    if (!latest) {
+        vg_http_reply_error(r, 404, "no_result", "no inference result yet", NULL);
+        return;
+    }
+    vg_http_reply_json(r, 200, json_pack("{s:s, s:O}", "stream_id", vg_stream_id(s), "results",
+                                         latest));
+}
+
+static void h_models(vg_http_req_t *r, void *arg)
+{
+    vg_gateway_t *gw = arg;
+    static const char *const formats[] = {"darknet", "onnx", "builtin"};
+    json_t *arr = json_array();
+    for (size_t i = 0; i < gw->cfg->n_models; i++) {
+        const vg_model_cfg_t *m = &gw->cfg->models[i];
+        json_array_append_new(arr, json_pack("{s:s, s:s, s:s, s:i}", "model_id", m->model_id,
+                                             "format", formats[m->format], "task",
+                                             m->task == VG_TASK_POSE ? "pose" : "detect",
+                                             "input_size", m->input_size));
+    }
+    vg_http_reply_json(r, 200, json_pack("{s:o}", "models", arr));
+}
+
+static void h_info(vg_http_req_t *r, void *arg)
+{
+    vg_gateway_t *gw = arg;
+    char started[32];
+    vg_format_time(gw->started_at, started, sizeof(started));
+    vg_http_reply_json(r, 200, json_pack("{s:s, s:s, s:s, s:f, s:s, s:s, s:i, s:i}",
+                                         "instance_id", gw->cfg->instance_id, "version",
+                                         VG_VERSION, "build", __DATE__ " " __TIME__,
+                                         "uptime_s", vg_now_wall() - gw->started_at,
+                                         "started_at", started, "status", gw->status,
+                                         "streams", (int)vg_streams_count(gw->streams),
+                                         "inference_threads", vg_infer_threads(gw->pool)));
+}
+
+/* ---- snapshots ------------------------------------------------------------------------------------- */
+
+static void snap_reply_loop(void *ctx, void *msg);
+
+static void *snap_main(void *arg)
+{
+    struct vg_rest *rs = arg;
+    pthread_setname_np(pthread_self(), "rest:snapshot");
+    pthread_mutex_lock(&rs->mu);
+    for (;;) {
+        while (!rs->stop && !rs->jobs)
+            pthread_cond_wait(&rs->cv, &rs->mu);
+        if (rs->stop)
+            break;
+        snap_job_t *j = rs->jobs;
+        rs->jobs = j->next;
+        pthread_mutex_unlock(&rs->mu);
+        uint8_t *bgr = NULL;
+        int w = 0, h = 0, stride = 0;
+        int rc = vg_frame_snapshot_bgr(j->frame, j->width, &bgr, &w, &h, &stride);
+        if (rc == 0) {
+            vg_box_t masks[16];
+            for (size_t i = 0; i < j->n_masks; i++) /* source pixels -> normalised */
+                masks[i] = (vg_box_t){(float)j->masks[i].x / (float)j->frame->src_width,
+                                      (float)j->masks[i].y / (float)j->frame->src_height,
+                                      (float)j->masks[i].w / (float)j->frame->src_width,
+                                      (float)j->masks[i].h / (float)j->frame->src_height};
+            rc = vg_snapshot_jpeg(bgr, w, h, stride, j->width, j->boxes, j->n_boxes, masks,
+                                  j->n_masks, 80, &j->jpeg, &j->len);
+            if (rc != 0)
+                snprintf(j->error, sizeof(j->error), "JPEG encoding failed");
+        } else if (rc != VG_ENOTFOUND) {
+            snprintf(j->error, sizeof(j->error), "frame conversion failed");
+        }
+        free(bgr);
+        if (rc == VG_ENOTFOUND)
+            snprintf(j->error, sizeof(j->error), "superseded");
+        vg_loopq_post(rs->gw->q, snap_reply_loop, rs, j);
+        pthread_mutex_lock(&rs->mu);
+    }
+    pthread_mutex_unlock(&rs->mu);
+    return NULL;
+}
+
+static void snap_free(snap_job_t *j)
+{
+    vg_frame_unref(j->frame);
+    free(j->jpeg);
+    free(j);
+}
+
+static void snap_queue(struct vg_rest *rs, snap_job_t *j)
+{
+    pthread_mutex_lock(&rs->mu);
+    j->next = rs->jobs;
+    rs->jobs = j;
+    pthread_cond_signal(&rs->cv);
+    pthread_mutex_unlock(&rs->mu);
+}
+
+static void snap_reply_loop(void *ctx, void *msg)
+{
+    struct vg_rest *rs = ctx;
+    snap_job_t *j = msg;
+    if (j->jpeg) {
+        vg_http_add_header(j->req, "Cache-Control", "no-store");
+        vg_http_reply(j->req, 200, "image/jpeg", j->jpeg, j->len);
+    } else if (strcmp(j->error, "superseded") == 0 && j->mb) {
+        /* a newer frame replaced this one while queued: take the newest and retry once */
+        vg_frame_t *f = vg_mailbox_latest(j->mb);
+        vg_frame_unref(j->frame);
+        j->frame = f;
+        j->mb = NULL;
+        j->error[0] = '\0';
+        if (f) {
+            snap_queue(rs, j);
+            return;
+        }
+        vg_http_reply_error(j->req, 404, "no_frame", "the stream has no frame yet", NULL);
+    } else {
+        vg_http_reply_error(j->req, 503, "snapshot_failed", j->error, NULL);
+    }
+    snap_free(j);
+}
+
+static void boxes_from_latest(vg_stream_t *s, snap_job_t *j)
+{
+    json_t *latest = vg_stream_latest(s, NULL);
+    size_t i, k;
+    json_t *res, *d;
+    json_array_foreach(latest, i, res)
+    {
+        json_array_foreach(json_object_get(res, "detections"), k, d)
+        {
+            if (j->n_boxes == MAX_BOXES)
+                return;
+            json_t *b = json_object_get(d, "box");
+            vg_detection_t *o = &j->boxes[j->n_boxes++];
+            memset(o, 0, sizeof(*o));
+            const char *label = json_string_value(json_object_get(d, "label"));
+            snprintf(o->label, sizeof(o->label), "%s", label ? label : "object");
+            o->confidence = (float)json_number_value(json_object_get(d, "confidence"));
+            o->x = (float)json_number_value(json_object_get(b, "x"));
+            o->y = (float)json_number_value(json_object_get(b, "y"));
+            o->w = (float)json_number_value(json_object_get(b, "w"));
+            o->h = (float)json_number_value(json_object_get(b, "h"));
+        }
+    }
+}
+
+static void h_snapshot(vg_http_req_t *r, void *arg)
+{
+    vg_gateway_t *gw = arg;
+    vg_stream_t *s = find_or_404(gw, r);
+    if (!s)
+        return;
+    int width = SNAPSHOT_MAX_WIDTH;
+    const char *wq = vg_http_query(r, "width");
+    if (wq) {
+        char *end;
+        long w = strtol(wq, &end, 10);
+        if (*end || w < 16 || w > SNAPSHOT_MAX_WIDTH) {
+            vg_http_reply_error(r, 400, "invalid_param", "width must be an integer from 16 to 640",
+                                "width");
+            return;
+        }
+        width = (int)w;
+    }
+    vg_frame_t *f = vg_mailbox_latest(vg_stream_mailbox(s));
+    if (!f) {
+        vg_http_reply_error(r, 404, "no_frame", "the stream has no frame yet", NULL);
+        return;
+    }
+    snap_job_t *j = vg_xcalloc(1, sizeof(*j));
+    j->req = r;
+    j->frame = f;
+    j->mb = vg_stream_mailbox(s);
+    j->width = width < f->src_width ? width : f->src_width;
+    const char *boxes = vg_http_query(r, "boxes");
+    if (boxes && strcmp(boxes, "0") != 0)
+        boxes_from_latest(s, j);
+    const vg_stream_cfg_t *sc = vg_stream_cfg(s);
+    for (size_t i = 0; i < sc->n_privacy_masks && i < VG_ARRAY_LEN(j->masks); i++)
+        j->masks[j->n_masks++] = sc->privacy_masks[i];
+    vg_http_defer(r);
+    snap_queue(gw->rest, j);
+}
+
+/* ---- registration ------------------------------------------------------------------------------------ */
+
+static const vg_http_route_t routes[] = {
+    {"GET", "/streams", h_list, VG_ACCESS_READ},
+    {"GET", "/api/v1/streams", h_list, VG_ACCESS_READ},
+    {"POST", "/api/v1/streams", h_add, VG_ACCESS_MUTATE},
+    {"GET", "/api/v1/streams/{id}", h_get, VG_ACCESS_READ},
+    {"PATCH", "/api/v1/streams/{id}", h_patch, VG_ACCESS_MUTATE},
+    {"DELETE", "/api/v1/streams/{id}", h_delete, VG_ACCESS_MUTATE},
+    {"POST", "/api/v1/streams/{id}/restart", h_restart, VG_ACCESS_MUTATE},
+    {"GET", "/api/v1/streams/{id}/detections", h_detections, VG_ACCESS_READ},
+    {"GET", "/api/v1/streams/{id}/snapshot.jpg", h_snapshot, VG_ACCESS_READ},
+    {"POST", "/api/v1/commands", h_commands, VG_ACCESS_MUTATE},
+    {"GET", "/api/v1/models", h_models, VG_ACCESS_READ},
+    {"GET", "/api/v1/info", h_info, VG_ACCESS_READ},
+};
 
 void vg_rest_register(vg_gateway_t *gw)
 {
-    (void)gw;
+    struct vg_rest *rs = vg_xcalloc(1, sizeof(*rs));
+    rs->gw = gw;
+    VG_CHECK(pthread_mutex_init(&rs->mu, NULL) == 0);
+    VG_CHECK(pthread_cond_init(&rs->cv, NULL) == 0);
+    VG_CHECK(pthread_create(&rs->thread, NULL, snap_main, rs) == 0);
+    gw->rest = rs;
+    vg_http_add_routes(gw->http, routes, VG_ARRAY_LEN(routes), gw);
+}
+
+void vg_rest_stop(vg_gateway_t *gw)
+{
+    struct vg_rest *rs = gw->rest;
+    if (!rs)
+        return;
+    pthread_mutex_lock(&rs->mu);
+    rs->stop = true;
+    pthread_cond_signal(&rs->cv);
+    pthread_mutex_unlock(&rs->mu);
+    pthread_join(rs->thread, NULL);
+    vg_loopq_drain(gw->q); /* replies the thread already queued point at rs */
+    while (rs->jobs) { /* their connections close with the HTTP server */
+        snap_job_t *j = rs->jobs;
+        rs->jobs = j->next;
+        snap_free(j);
+    }
+    pthread_cond_destroy(&rs->cv);
+    pthread_mutex_destroy(&rs->mu);
+    free(rs);
+    gw->rest = NULL;
 }

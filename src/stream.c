@@ -378,10 +378,11 @@ vg_streams_t *vg_streams_new(const vg_streams_opts_t *o)
     return ss;
 }
 
-void vg_streams_free(vg_streams_t *ss)
+void vg_streams_shutdown(vg_streams_t *ss)
 {
-    if (!ss)
+    if (!ss || ss->stop_reaper)
         return;
+    ss->all_done = NULL;
     while (ss->n)
         vg_streams_remove(ss, ss->items[ss->n - 1]->cfg->stream_id);
     pthread_mutex_lock(&ss->mu);
@@ -389,6 +390,13 @@ void vg_streams_free(vg_streams_t *ss)
     pthread_cond_broadcast(&ss->cv);
     pthread_mutex_unlock(&ss->mu);
     pthread_join(ss->reaper, NULL); /* reaps what is queued first */
+}
+
+void vg_streams_free(vg_streams_t *ss)
+{
+    if (!ss)
+        return;
+    vg_streams_shutdown(ss);
     free(ss->items);
     pthread_cond_destroy(&ss->cv);
     pthread_mutex_destroy(&ss->mu);

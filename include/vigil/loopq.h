@@ -14,6 +14,8 @@ typedef void (*vg_loopq_fn)(void *ctx, void *msg);
 vg_loopq_t *vg_loopq_new(struct event_base *base);
 /* Any thread. Never blocks beyond a short lock. */
 void vg_loopq_post(vg_loopq_t *q, vg_loopq_fn fn, void *ctx, void *msg);
+/* Runs what is queued now (shutdown ordering). Loop thread. */
+void vg_loopq_drain(vg_loopq_t *q);
 /* Runs what is queued, then frees. Loop thread, after every producer stopped. NULL ok. */
 void vg_loopq_free(vg_loopq_t *q);
 

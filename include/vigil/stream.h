@@ -30,7 +30,10 @@ typedef struct {
 } vg_streams_opts_t;
 
 vg_streams_t *vg_streams_new(const vg_streams_opts_t *o);
-/* Frees what is left; call after vg_streams_stop_all completed. */
+/* Stops every stream and joins the reaper: afterwards no capture thread runs and no
+ * stream is attached to the pool. Messages it posted may still be queued. */
+void vg_streams_shutdown(vg_streams_t *ss);
+/* Frees the registry (after vg_streams_shutdown and a drain of the loop queue). */
 void vg_streams_free(vg_streams_t *ss);
 /* The registry's borrowed config pointer (after a reload). */
 void vg_streams_set_config(vg_streams_t *ss, const vg_config_t *cfg);
