@@ -79,7 +79,7 @@ const char *vg_worker_type_name(vg_worker_type_t type)
 const vg_model_cfg_t *vg_config_find_model(const vg_config_t *cfg, const char *model_id)
 {
     for (size_t i = 0; model_id && i < cfg->n_models; i++)
-        if (strcmp(cfg->models[i].model_id, model_id) == 0)
+        if (cfg->models[i].model_id && strcmp(cfg->models[i].model_id, model_id) == 0)
             return &cfg->models[i];
     return NULL;
 }
@@ -87,7 +87,7 @@ const vg_model_cfg_t *vg_config_find_model(const vg_config_t *cfg, const char *m
 const vg_stream_cfg_t *vg_config_find_stream(const vg_config_t *cfg, const char *stream_id)
 {
     for (size_t i = 0; stream_id && i < cfg->n_streams; i++)
-        if (strcmp(cfg->streams[i].stream_id, stream_id) == 0)
+        if (cfg->streams[i].stream_id && strcmp(cfg->streams[i].stream_id, stream_id) == 0)
             return &cfg->streams[i];
     return NULL;
 }

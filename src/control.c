@@ -383,8 +383,10 @@ static vg_stream_cfg_t *next_cfg(vg_control_t *c, cmd_ctx_t *x, vg_stream_t *s)
 static void cmd_change(vg_control_t *c, cmd_ctx_t *x)
 {
     vg_stream_t *s = vg_streams_find(c->o.streams, x->stream_id);
-    if (!(x->next = next_cfg(c, x, s)))
+    vg_stream_cfg_t *next = next_cfg(c, x, s);
+    if (!next)
         return; /* rejected; x was freed */
+    x->next = next;
     apply_next(c, x, s);
 }
 
