@@ -464,7 +464,7 @@ void vg_http_reply(vg_http_req_t *r, int status, const char *content_type, const
 
 void vg_http_reply_json(vg_http_req_t *r, int status, json_t *body)
 {
-    char *text = json_dumps(body, JSON_COMPACT);
+    char *text = json_dumps(body, JSON_COMPACT | JSON_REAL_PRECISION(10));
     json_decref(body);
     VG_CHECK(text);
     size_t len = strlen(text);

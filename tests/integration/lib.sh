@@ -63,3 +63,43 @@ start_broker() {
     wait_for 5 mosquitto_pub -h 127.0.0.1 -p "$MQTT_PORT" -t vigil/probe -m x ||
         fail "broker did not start"
 }
+
+# clip NAME IMAGE [WxH] [FPS] [GOP_S]: a test clip from ../shared/fixtures, cached in the
+# build folder across tests (make-clip.sh is idempotent); prints its path.
+clip() {
+    local name=$1 image=$2; shift 2
+    mkdir -p "$BUILD/test-clips"
+    local out="$BUILD/test-clips/$name.mp4"
+    CLIP_SECONDS=${CLIP_SECONDS:-6} "$SRC/scripts/make-clip.sh" "$SHARED/fixtures/$image" "$out" "$@" \
+        >/dev/null 2>&1 || fail "make-clip $name"
+    echo "$out"
+}
+
+# start_vigild CONFIG: runs the daemon, waits for /healthz on $HTTP_PORT; sets VPID, URL.
+start_vigild() {
+    bg vigild "$BUILD/vigild" -c "$1"
+    VPID=$LAST_PID
+    URL=http://127.0.0.1:$HTTP_PORT
+    wait_for 15 curl -sf "$URL/healthz" || fail "vigild did not start"
+}
+
+# http_code METHOD PATH [curl args...]: prints the status code; the body goes to $T/body.
+http_code() {
+    local method=$1 path=$2; shift 2
+    curl -s -o "$T/body" -w '%{http_code}' -X "$method" "$@" "$URL$path"
+}
+
+# expect_code WANT METHOD PATH [curl args...]
+expect_code() {
+    local want=$1; shift
+    local got
+    got=$(http_code "$@")
+    [ "$got" = "$want" ] || fail "$* -> $got, want $want: $(head -c 300 "$T/body")"
+}
+
+# jq_body FILTER: asserts a jq expression holds on the last body.
+jq_body() {
+    jq -e "$1" "$T/body" >/dev/null || fail "body fails '$1': $(head -c 400 "$T/body")"
+}
+
+PY=/usr/bin/python3
