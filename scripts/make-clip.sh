@@ -4,8 +4,9 @@
 # Usage: make-clip.sh IMAGE OUT.mp4 [WxH] [FPS] [GOP_SECONDS]
 #   defaults: 1280x720, 15 fps, one keyframe per second; CLIP_SECONDS (env, default 10)
 #   sets the duration.
-# The image is slowly panned (a crop window moving on a cosine path whose period is the
-# clip length), so the last frame flows into the first and a looped clip has no jump.
+# The image is letterboxed into the frame and slowly panned (a window moving on a cosine
+# path whose period is the clip length), so the last frame flows into the first and a
+# looped clip has no jump.
 # Encoding: libx264 ultrafast, yuv420p, no B-frames, fixed GOP (-g = -keyint_min,
 # scene-cut detection off), +faststart. Idempotent: does nothing when OUT is newer than
 # IMAGE. Writes to a temporary file and renames, so concurrent callers never see half
@@ -37,9 +38,13 @@ fi
 
 GOP=$((GOP_S * FPS))
 FRAMES=$((SECONDS_ * FPS))
-# Scale to 120 % of the target (covering it), then move a WxH window over the margin.
-# x and y follow (1 - cos(2*pi*t/D)) / 2, so the path starts and ends at the same spot.
-VF="scale=$((W * 6 / 5)):$((H * 6 / 5)):force_original_aspect_ratio=increase,\
+# Fit the whole picture into a frame 6 % larger than the target (letterboxed, never
+# cropped, so everything the test image shows stays in view and keeps its aspect), then
+# move a WxH window over the margin: x and y follow (1 - cos(2*pi*t/D)) / 2, so the
+# path starts and ends at the same spot.
+BW=$(( (W * 106 / 100) / 2 * 2 ))
+BH=$(( (H * 106 / 100) / 2 * 2 ))
+VF="scale=$BW:$BH:force_original_aspect_ratio=decrease,pad=$BW:$BH:(ow-iw)/2:(oh-ih)/2,\
 crop=$W:$H:x='(iw-ow)*(1-cos(2*PI*t/$SECONDS_))/2':y='(ih-oh)*(1-cos(2*PI*t/$SECONDS_))/4',\
 format=yuv420p"
 
