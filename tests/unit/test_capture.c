@@ -24,7 +24,7 @@
 #include "metrics_stub.h" /* throwaway until src/metrics.c lands; see the file */
 
 static char dir[256];
-static char clip_g30[300], clip_g15[300], clip_resize[300], text_file[300];
+static char clip_g30[300], clip_g15[300], clip_resize[300], clip_ts[300], text_file[300];
 
 /* ---- fixtures ---- */
 
@@ -61,12 +61,14 @@ static int group_setup(void **state)
     snprintf(clip_g15, sizeof(clip_g15), "%s/g15.mp4", dir);
     snprintf(clip_resize, sizeof(clip_resize), "%s/resize.ts", dir);
     snprintf(text_file, sizeof(text_file), "%s/notes.txt", dir);
+    snprintf(clip_ts, sizeof(clip_ts), "%s/live.ts", dir);
     char a[300], b[300];
     snprintf(a, sizeof(a), "%s/a.ts", dir);
     snprintf(b, sizeof(b), "%s/b.ts", dir);
     if (make_clip(clip_g30, 640, 360, 30, 4, "") || make_clip(clip_g15, 640, 360, 15, 4, "") ||
         make_clip(a, 640, 360, 15, 2, "-f mpegts") ||
-        make_clip(b, 320, 240, 15, 2, "-output_ts_offset 2 -f mpegts"))
+        make_clip(b, 320, 240, 15, 2, "-output_ts_offset 2 -f mpegts") ||
+        make_clip(clip_ts, 640, 360, 15, 2, "-f mpegts"))
         return -1;
     char *cmd = vg_xasprintf("cat '%s' '%s' > '%s' && echo 'not a video at all' > '%s'", a, b,
                              clip_resize, text_file);
@@ -493,11 +495,26 @@ static void test_refused_redacted(void **state)
     assert_true(info == 1);
 }
 
-/* A TCP server that accepts connections and never says a word. */
+/* A TCP server that accepts connections, sends each the bytes of `payload` (if any),
+ * then never says another word: a camera that froze. */
 typedef struct {
-    int fd, port, conns[8], n;
+    int fd, port, conns[16], n;
+    const char *payload;
     pthread_t thread;
 } silent_t;
+
+static void send_file(int conn, const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    char buf[16384];
+    size_t n;
+    while (f && (n = fread(buf, 1, sizeof(buf), f)) > 0) {
+        if (send(conn, buf, n, MSG_NOSIGNAL) != (ssize_t)n)
+            break;
+    }
+    if (f)
+        fclose(f);
+}
 
 static void *silent_accept(void *arg)
 {
@@ -506,16 +523,19 @@ static void *silent_accept(void *arg)
         int c = accept(s->fd, NULL, NULL);
         if (c < 0)
             return NULL;
-        if (s->n < 8)
+        if (s->payload)
+            send_file(c, s->payload);
+        if (s->n < 16)
             s->conns[s->n++] = c;
         else
             close(c);
     }
 }
 
-static void silent_start(silent_t *s)
+static void silent_start(silent_t *s, const char *payload)
 {
     memset(s, 0, sizeof(*s));
+    s->payload = payload;
     s->fd = socket(AF_INET, SOCK_STREAM, 0);
     struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     assert_int_equal(bind(s->fd, (struct sockaddr *)&a, sizeof(a)), 0);
@@ -535,11 +555,43 @@ static void silent_stop(silent_t *s)
         close(s->conns[i]);
 }
 
+/* A live input that delivers two seconds of video, then freezes with the connection
+ * open: a stall, a reconnect, running again. */
+static void test_stall(void **state)
+{
+    (void)state;
+    silent_t srv;
+    silent_start(&srv, clip_ts);
+    char url[64];
+    snprintf(url, sizeof(url), "tcp://127.0.0.1:%d", srv.port);
+    vg_capture_cfg_t cfg = {.stall_timeout_s = 1.0, .reconnect_initial_s = 0.1,
+                            .reconnect_max_s = 0.2};
+    fixture_t *fx = fixture_new("camstall", url, 5, &cfg);
+    assert_true(wait_state(fx, VG_CAPTURE_RUNNING, 3));
+    double t0 = vg_now_mono();
+    assert_true(wait_state(fx, VG_CAPTURE_RECONNECTING, 3));
+    double stalled_after = vg_now_mono() - t0;
+    expect_error(fx, "stalled");
+    vg_capture_stats_t st;
+    vg_capture_stats(fx->cap, &st);
+    print_message("stall detected %.2f s after running; sampled %llu\n", stalled_after,
+                  (unsigned long long)st.frames_sampled);
+    assert_int_equal(st.stalls, 1);
+    assert_true(st.frames_sampled >= 5); /* live input: the burst is sampled by pts */
+    assert_true(wait_state(fx, VG_CAPTURE_RUNNING, 2));
+    sleep_s(0.5); /* frozen again, blocked in a read: stop is still immediate */
+    vg_capture_stats(fx->cap, &st);
+    assert_true(st.reconnects >= 1);
+    assert_true(counter("vigil_stream_stalls_total", "camstall") >= 1);
+    fixture_free(fx);
+    silent_stop(&srv);
+}
+
 static void test_silent_server(void **state)
 {
     (void)state;
     silent_t srv;
-    silent_start(&srv);
+    silent_start(&srv, NULL);
     char url[64];
     snprintf(url, sizeof(url), "rtsp://127.0.0.1:%d/x", srv.port);
 
@@ -578,6 +630,7 @@ int main(void)
         cmocka_unit_test(test_not_a_video),
         cmocka_unit_test(test_refused_redacted),
         cmocka_unit_test(test_silent_server),
+        cmocka_unit_test(test_stall),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
