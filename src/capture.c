@@ -46,16 +46,14 @@ static void redact_text(const char *msg, char *out, size_t len)
         free(red);
         free(piece);
         p += tok;
-        if (*p && o + 1 < len)
-            out[o++] = *p++;
+        if (*p && o + 1 < len) out[o++] = *p++;
     }
     out[o < len ? o : len - 1] = '\0';
 }
 
 static void av_log_to_vg(void *avcl, int level, const char *fmt, va_list vl)
 {
-    if (level > AV_LOG_WARNING || !vg_log_enabled(VG_LOG_DEBUG))
-        return;
+    if (level > AV_LOG_WARNING || !vg_log_enabled(VG_LOG_DEBUG)) return;
     char line[1024], clean[1024];
     int print_prefix = 1;
     av_log_format_line2(avcl, level, fmt, vl, line, sizeof(line), &print_prefix);
@@ -80,15 +78,12 @@ void vg_capture_enter_state(vg_capture_t *c, vg_capture_state_t st, const char *
         pthread_mutex_unlock(&c->stats_mu);
     }
     int old = atomic_exchange(&c->state, (int)st);
-    if (old == (int)st)
-        return;
+    if (old == (int)st) return;
     vg_series_set(c->m.up, st == VG_CAPTURE_RUNNING ? 1 : 0);
     vg_log(st == VG_CAPTURE_FAILED ? VG_LOG_WARN : VG_LOG_INFO, MOD, "capture_state",
-           "{s:s, s:s, s:s, s:s, s:s?}", "stream_id", c->cfg.stream_id, "url",
-           c->cfg.url_redacted, "state", state_names[st], "from", state_names[old], "error",
-           err);
-    if (c->cfg.on_state)
-        c->cfg.on_state(c->cfg.on_state_arg, c->cfg.stream_id, st, err);
+           "{s:s, s:s, s:s, s:s, s:s?}", "stream_id", c->cfg.stream_id, "url", c->cfg.url_redacted,
+           "state", state_names[st], "from", state_names[old], "error", err);
+    if (c->cfg.on_state) c->cfg.on_state(c->cfg.on_state_arg, c->cfg.stream_id, st, err);
 }
 
 bool vg_capture_sleep(vg_capture_t *c, double seconds)
@@ -100,8 +95,7 @@ bool vg_capture_sleep(vg_capture_t *c, double seconds)
     ts.tv_nsec = (long)((end - (double)ts.tv_sec) * 1e9);
     pthread_mutex_lock(&c->wake_mu);
     while (!vg_capture_aborting(c)) {
-        if (pthread_cond_timedwait(&c->wake_cv, &c->wake_mu, &ts) != 0)
-            break;
+        if (pthread_cond_timedwait(&c->wake_cv, &c->wake_mu, &ts) != 0) break;
     }
     pthread_mutex_unlock(&c->wake_mu);
     return vg_capture_aborting(c);
@@ -122,25 +116,22 @@ static double fps_locked(const vg_capture_t *c, double now, double target)
     int n = 0;
     double oldest = now, newest = 0;
     for (int i = 0; i < c->n_samples; i++) {
-        double t = c->sample_at[(c->sample_pos - 1 - i + VG_CAPTURE_FPS_RING) % VG_CAPTURE_FPS_RING];
-        if (t <= now - window)
-            break;
+        double t =
+            c->sample_at[(c->sample_pos - 1 - i + VG_CAPTURE_FPS_RING) % VG_CAPTURE_FPS_RING];
+        if (t <= now - window) break;
         n++;
         oldest = t;
         newest = fmax(newest, t);
     }
-    if (n == 0)
-        return 0;
-    if (now - c->sampling_since >= window)
-        return n / window;
+    if (n == 0) return 0;
+    if (now - c->sampling_since >= window) return n / window;
     return n >= 2 && newest > oldest ? (n - 1) / (newest - oldest) : 0;
 }
 
 double vg_capture_record_sample(vg_capture_t *c, double now)
 {
     pthread_mutex_lock(&c->stats_mu);
-    if (c->n_samples == 0)
-        c->sampling_since = now;
+    if (c->n_samples == 0) c->sampling_since = now;
     c->sample_at[c->sample_pos] = now;
     c->sample_pos = (c->sample_pos + 1) % VG_CAPTURE_FPS_RING;
     c->n_samples += c->n_samples < VG_CAPTURE_FPS_RING;
@@ -210,9 +201,8 @@ static double after_session(vg_capture_t *c, vg_capture_outcome_t out, unsigned 
     bool restart = out == VG_CAPTURE_OUT_RESTART;
     vg_log(restart ? VG_LOG_INFO : VG_LOG_WARN, MOD, "capture_reconnect",
            "{s:s, s:s, s:s, s:s?, s:f, s:i}", "stream_id", c->cfg.stream_id, "url",
-           c->cfg.url_redacted, "reason", outcome_reason(out), "error",
-           restart ? NULL : c->run.err, "delay_s", round(delay * 1000) / 1000, "attempt",
-           (int)*attempt);
+           c->cfg.url_redacted, "reason", outcome_reason(out), "error", restart ? NULL : c->run.err,
+           "delay_s", round(delay * 1000) / 1000, "attempt", (int)*attempt);
     return delay;
 }
 
@@ -235,13 +225,10 @@ static void *capture_main(void *arg)
         atomic_store(&c->keyframe_only, false);
         reset_samples(c);
         vg_series_set(c->m.up, 0);
-        if (out == VG_CAPTURE_OUT_STOP || atomic_load(&c->stop))
-            break;
-        if (stable)
-            attempt = 0;
+        if (out == VG_CAPTURE_OUT_STOP || atomic_load(&c->stop)) break;
+        if (stable) attempt = 0;
         double delay = after_session(c, out, &attempt);
-        if (vg_capture_sleep(c, delay) && atomic_load(&c->stop))
-            break;
+        if (vg_capture_sleep(c, delay) && atomic_load(&c->stop)) break;
         vg_capture_count(&c->reconnects, c->m.reconnects);
     }
     vg_capture_enter_state(c, VG_CAPTURE_STOPPED, NULL);
@@ -252,8 +239,7 @@ static void *capture_main(void *arg)
 
 static bool views_valid(const vg_capture_view_t *v, size_t n)
 {
-    if (n > VG_CAPTURE_MAX_VIEWS || (n && !v))
-        return false;
+    if (n > VG_CAPTURE_MAX_VIEWS || (n && !v)) return false;
     for (size_t i = 0; i < n; i++) {
         if (v[i].x < 0 || v[i].y < 0 || v[i].w < 0 || v[i].h < 0 || v[i].out_w < 1 ||
             v[i].out_h < 1 || v[i].out_w > VG_CAPTURE_VIEW_MAX_SIZE ||
@@ -313,18 +299,17 @@ static void register_metrics(vg_capture_t *c)
 {
     for (size_t i = 0; i < VG_ARRAY_LEN(metric_table); i++) {
         const char *name = metric_table[i].name, *help = metric_table[i].help;
-        vg_metric_t *m = metric_table[i].kind == COUNTER ? vg_metric_counter(name, help, "stream_id")
-                         : metric_table[i].kind == GAUGE
-                             ? vg_metric_gauge(name, help, "stream_id")
-                             : vg_metric_histogram(name, help, "stream_id",
-                                                   vg_metrics_latency_buckets,
-                                                   vg_metrics_latency_buckets_len);
+        vg_metric_t *m =
+            metric_table[i].kind == COUNTER ? vg_metric_counter(name, help, "stream_id")
+            : metric_table[i].kind == GAUGE
+                ? vg_metric_gauge(name, help, "stream_id")
+                : vg_metric_histogram(name, help, "stream_id", vg_metrics_latency_buckets,
+                                      vg_metrics_latency_buckets_len);
         vg_series_t **slot = (vg_series_t **)((char *)&c->m + metric_table[i].offset);
         *slot = vg_metric_series(m, c->cfg.stream_id);
     }
-    vg_metric_t *info = vg_metric_gauge("vigil_stream_info",
-                                        "A stream's source URL (credentials redacted)",
-                                        "stream_id,url");
+    vg_metric_t *info = vg_metric_gauge(
+        "vigil_stream_info", "A stream's source URL (credentials redacted)", "stream_id,url");
     c->m.info = vg_metric_series(info, c->cfg.stream_id, c->cfg.url_redacted);
     vg_series_set(c->m.info, 1);
     vg_series_set(c->m.up, 0);
@@ -334,8 +319,7 @@ static void register_metrics(vg_capture_t *c)
 int vg_capture_new(const vg_capture_cfg_t *cfg, vg_capture_t **out)
 {
     static pthread_once_t once = PTHREAD_ONCE_INIT;
-    if (!cfg || !out || !cfg_valid(cfg))
-        return VG_EINVAL;
+    if (!cfg || !out || !cfg_valid(cfg)) return VG_EINVAL;
     pthread_once(&once, global_init);
     vg_capture_t *c = vg_xcalloc(1, sizeof(*c));
     c->cfg.stream_id = vg_xstrdup(cfg->stream_id);
@@ -372,8 +356,7 @@ int vg_capture_new(const vg_capture_cfg_t *cfg, vg_capture_t **out)
 
 int vg_capture_start(vg_capture_t *c)
 {
-    if (c->started)
-        return VG_EBUSY;
+    if (c->started) return VG_EBUSY;
     c->started = true;
     VG_INFO(MOD, "capture_start", "{s:s, s:s, s:f, s:i}", "stream_id", c->cfg.stream_id, "url",
             c->cfg.url_redacted, "fps", atomic_load(&c->fps), "views", (int)c->n_views);
@@ -388,8 +371,7 @@ void vg_capture_request_stop(vg_capture_t *c)
 
 void vg_capture_stop(vg_capture_t *c)
 {
-    if (!c->started || c->joined)
-        return;
+    if (!c->started || c->joined) return;
     vg_capture_request_stop(c);
     VG_CHECK(pthread_join(c->thread, NULL) == 0);
     c->joined = true;
@@ -397,8 +379,7 @@ void vg_capture_stop(vg_capture_t *c)
 
 void vg_capture_free(vg_capture_t *c)
 {
-    if (!c)
-        return;
+    if (!c) return;
     vg_capture_stop(c);
     pthread_cond_destroy(&c->wake_cv);
     pthread_mutex_destroy(&c->wake_mu);
@@ -413,8 +394,7 @@ void vg_capture_free(vg_capture_t *c)
 
 int vg_capture_set_fps(vg_capture_t *c, double fps)
 {
-    if (!fps_valid(fps))
-        return VG_EINVAL;
+    if (!fps_valid(fps)) return VG_EINVAL;
     atomic_store(&c->fps, fps);
     vg_series_set(c->m.target_fps, fps);
     return VG_OK;
@@ -422,8 +402,7 @@ int vg_capture_set_fps(vg_capture_t *c, double fps)
 
 int vg_capture_set_views(vg_capture_t *c, const vg_capture_view_t *views, size_t n)
 {
-    if (!views_valid(views, n))
-        return VG_EINVAL;
+    if (!views_valid(views, n)) return VG_EINVAL;
     pthread_mutex_lock(&c->views_mu);
     memcpy(c->views, views, n * sizeof(*views));
     c->n_views = n;

@@ -32,8 +32,12 @@ typedef enum {
     VG_CAPTURE_OUT_FAILED, /* the input cannot work as it is: retry slowly */
 } vg_capture_outcome_t;
 
-enum { VG_CAPTURE_DEADLINE_NONE, VG_CAPTURE_DEADLINE_OPEN, VG_CAPTURE_DEADLINE_READ,
-       VG_CAPTURE_DEADLINE_STALL };
+enum {
+    VG_CAPTURE_DEADLINE_NONE,
+    VG_CAPTURE_DEADLINE_OPEN,
+    VG_CAPTURE_DEADLINE_READ,
+    VG_CAPTURE_DEADLINE_STALL
+};
 
 typedef struct {
     vg_series_t *up, *decoded, *sampled, *dropped, *reconnects, *stalls, *target_fps, *fps,
@@ -97,10 +101,10 @@ struct vg_capture {
     double sampling_since;
     vg_capture_series_t m;
 
-    struct { /* capture thread only */
-        double deadline;         /* monotonic; the interrupt callback fires after it */
-        int deadline_kind;       /* what it guards: VG_CAPTURE_DEADLINE_* */
-        int expired;             /* the kind of the first deadline that fired, or NONE */
+    struct {               /* capture thread only */
+        double deadline;   /* monotonic; the interrupt callback fires after it */
+        int deadline_kind; /* what it guards: VG_CAPTURE_DEADLINE_* */
+        int expired;       /* the kind of the first deadline that fired, or NONE */
         uint64_t seq, rng;
         char err[256];
     } run;
@@ -112,7 +116,7 @@ void vg_capture_session_close(vg_capture_t *c, vg_capture_session_t *s);
 
 /* capture.c, for the session (capture thread) */
 void vg_capture_enter_state(vg_capture_t *c, vg_capture_state_t st, const char *err);
-bool vg_capture_sleep(vg_capture_t *c, double seconds); /* true: woken by stop/restart */
+bool vg_capture_sleep(vg_capture_t *c, double seconds);       /* true: woken by stop/restart */
 double vg_capture_record_sample(vg_capture_t *c, double now); /* returns measured fps */
 
 static inline bool vg_capture_aborting(const vg_capture_t *c)

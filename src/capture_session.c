@@ -24,12 +24,9 @@
 static int interrupt_cb(void *opaque)
 {
     vg_capture_t *c = opaque;
-    if (vg_capture_aborting(c))
-        return 1;
-    if (vg_now_mono() <= c->run.deadline)
-        return 0;
-    if (c->run.expired == VG_CAPTURE_DEADLINE_NONE)
-        c->run.expired = c->run.deadline_kind;
+    if (vg_capture_aborting(c)) return 1;
+    if (vg_now_mono() <= c->run.deadline) return 0;
+    if (c->run.expired == VG_CAPTURE_DEADLINE_NONE) c->run.expired = c->run.deadline_kind;
     return 1;
 }
 
@@ -66,8 +63,7 @@ static const char *pix_fmt_name(int fmt)
 static bool pace(vg_capture_t *c, vg_capture_session_t *s, const AVPacket *pkt)
 {
     double t = ts_seconds(pkt->dts != AV_NOPTS_VALUE ? pkt->dts : pkt->pts, s->tb);
-    if (s->live || isnan(t))
-        return true;
+    if (s->live || isnan(t)) return true;
     double now = vg_now_mono();
     double due = s->pace_wall0 + (t - s->pace_ts0);
     if (!s->paced || t < s->pace_last || t > s->pace_last + 10 || now - due > 1.0) {
@@ -84,8 +80,7 @@ static bool pace(vg_capture_t *c, vg_capture_session_t *s, const AVPacket *pkt)
 static void update_decode_mode(vg_capture_t *c, vg_capture_session_t *s)
 {
     bool ko = vg_sampler_keyframe_only(&s->sampler, atomic_load(&c->fps));
-    if (ko == s->keyframe_only)
-        return;
+    if (ko == s->keyframe_only) return;
     s->keyframe_only = ko;
     atomic_store(&c->keyframe_only, ko);
     if (!ko) { /* resume decoding everything at the next keyframe */
@@ -100,21 +95,17 @@ static void update_decode_mode(vg_capture_t *c, vg_capture_session_t *s)
 /* Whether this video packet goes to the decoder. Packets skipped by policy count as
  * progress for stall detection; waiting for a keyframe does not, and gives up after a
  * while in case the stream never flags one. */
-static bool want_packet(vg_capture_t *c, vg_capture_session_t *s, const AVPacket *pkt,
-                        double now)
+static bool want_packet(vg_capture_t *c, vg_capture_session_t *s, const AVPacket *pkt, double now)
 {
     bool key = pkt->flags & AV_PKT_FLAG_KEY;
     double ts = ts_seconds(pkt->pts != AV_NOPTS_VALUE ? pkt->pts : pkt->dts, s->tb);
-    if (key)
-        atomic_store(&c->key_interval, vg_sampler_note_keyframe(&s->sampler, ts));
+    if (key) atomic_store(&c->key_interval, vg_sampler_note_keyframe(&s->sampler, ts));
     update_decode_mode(c, s);
     if (s->need_key) {
-        if (!key && now < s->need_key_until)
-            return false;
+        if (!key && now < s->need_key_until) return false;
         s->need_key = false;
     }
-    if (!s->keyframe_only)
-        return true;
+    if (!s->keyframe_only) return true;
     if (!key || !vg_sampler_wants(&s->sampler, ts, now)) {
         s->last_progress = now;
         return false;
@@ -184,8 +175,7 @@ static vg_frame_t *build_frame(vg_capture_t *c, vg_capture_session_t *s, const A
     return f;
 }
 
-static void note_picture(vg_capture_t *c, vg_capture_session_t *s, const AVFrame *pic,
-                         double now)
+static void note_picture(vg_capture_t *c, vg_capture_session_t *s, const AVFrame *pic, double now)
 {
     s->last_progress = now;
     vg_capture_count(&c->decoded, c->m.decoded);
@@ -207,14 +197,11 @@ static void handle_picture(vg_capture_t *c, vg_capture_session_t *s, const AVFra
     double now = vg_now_mono();
     note_picture(c, s, pic, now);
     double ts = ts_seconds(pic->best_effort_timestamp, s->tb);
-    if (!vg_sampler_take(&s->sampler, ts, now, atomic_load(&c->fps)))
-        return;
+    if (!vg_sampler_take(&s->sampler, ts, now, atomic_load(&c->fps))) return;
     vg_frame_t *f = build_frame(c, s, pic, ts);
-    if (!f)
-        return;
+    if (!f) return;
     vg_capture_count(&c->sampled, c->m.sampled);
-    if (vg_mailbox_post(c->cfg.mailbox, f))
-        vg_capture_count(&c->dropped, c->m.dropped);
+    if (vg_mailbox_post(c->cfg.mailbox, f)) vg_capture_count(&c->dropped, c->m.dropped);
     vg_series_set(c->m.fps, vg_capture_record_sample(c, now));
 }
 
@@ -225,15 +212,14 @@ static void decode_packet(vg_capture_t *c, vg_capture_session_t *s, const AVPack
     double t0 = vg_now_mono();
     int rc = avcodec_send_packet(s->dec, pkt);
     if (rc < 0 && rc != AVERROR(EAGAIN))
-        VG_DEBUG(MOD, "capture_decode_error", "{s:s, s:s}", "stream_id", c->cfg.stream_id,
-                 "error", av_err2str(rc));
+        VG_DEBUG(MOD, "capture_decode_error", "{s:s, s:s}", "stream_id", c->cfg.stream_id, "error",
+                 av_err2str(rc));
     double spent = vg_now_mono() - t0; /* decoding only, not the conversions */
     for (;;) {
         double t1 = vg_now_mono();
         rc = avcodec_receive_frame(s->dec, s->frame);
         spent += vg_now_mono() - t1;
-        if (rc < 0)
-            break;
+        if (rc < 0) break;
         handle_picture(c, s, s->frame);
         av_frame_unref(s->frame);
     }
@@ -293,10 +279,8 @@ static bool is_permanent(const vg_capture_t *c, int rc)
 static vg_capture_outcome_t failure(vg_capture_t *c, const vg_capture_session_t *s,
                                     const char *what, int rc)
 {
-    if (atomic_load(&c->stop))
-        return VG_CAPTURE_OUT_STOP;
-    if (atomic_load(&c->restart))
-        return VG_CAPTURE_OUT_RESTART;
+    if (atomic_load(&c->stop)) return VG_CAPTURE_OUT_STOP;
+    if (atomic_load(&c->restart)) return VG_CAPTURE_OUT_RESTART;
     /* Our deadline fired. Some demuxers (RTSP) turn the interrupt into another error,
      * and the demuxer may still hand out buffered packets before the error. */
     switch (c->run.expired) {
@@ -304,9 +288,9 @@ static vg_capture_outcome_t failure(vg_capture_t *c, const vg_capture_session_t 
         return VG_CAPTURE_OUT_STALL;
     case VG_CAPTURE_DEADLINE_OPEN:
     case VG_CAPTURE_DEADLINE_READ:
-        set_error(c, c->run.expired == VG_CAPTURE_DEADLINE_OPEN ? "open timed out:"
-                                                                : "read timed out:",
-                  0);
+        set_error(
+            c,
+            c->run.expired == VG_CAPTURE_DEADLINE_OPEN ? "open timed out:" : "read timed out:", 0);
         return VG_CAPTURE_OUT_ERROR;
     }
     set_error(c, what, rc);
@@ -324,17 +308,15 @@ static int open_decoder(vg_capture_t *c, vg_capture_session_t *s, const AVCodec 
         s->dec->pkt_timebase = st->time_base;
         rc = avcodec_open2(s->dec, codec, NULL);
     }
-    if (rc < 0)
-        avcodec_free_context(&s->dec);
+    if (rc < 0) avcodec_free_context(&s->dec);
     return rc;
 }
 
 static void log_connected(const vg_capture_t *c, const vg_capture_session_t *s)
 {
     VG_INFO(MOD, "capture_connected", "{s:s, s:s, s:s, s:s, s:i, s:i, s:b}", "stream_id",
-            c->cfg.stream_id, "url", c->cfg.url_redacted, "format", s->fmt->iformat->name,
-            "codec", s->dec->codec->name, "width", s->dec->width, "height", s->dec->height,
-            "live", s->live);
+            c->cfg.stream_id, "url", c->cfg.url_redacted, "format", s->fmt->iformat->name, "codec",
+            s->dec->codec->name, "width", s->dec->width, "height", s->dec->height, "live", s->live);
 }
 
 static vg_capture_outcome_t session_open(vg_capture_t *c, vg_capture_session_t *s)
@@ -347,8 +329,7 @@ static vg_capture_outcome_t session_open(vg_capture_t *c, vg_capture_session_t *
     AVDictionary *opts = input_options(c);
     int rc = avformat_open_input(&s->fmt, c->cfg.url, NULL, &opts);
     av_dict_free(&opts);
-    if (rc < 0)
-        return failure(c, s, "cannot open", rc); /* s->fmt was freed */
+    if (rc < 0) return failure(c, s, "cannot open", rc); /* s->fmt was freed */
     if ((rc = avformat_find_stream_info(s->fmt, NULL)) < 0)
         return failure(c, s, "cannot read stream info of", rc);
     const AVCodec *codec = NULL;
@@ -379,8 +360,7 @@ static vg_capture_outcome_t session_open(vg_capture_t *c, vg_capture_session_t *
 static bool rewind_input(vg_capture_session_t *s)
 {
     int64_t start = s->fmt->start_time != AV_NOPTS_VALUE ? s->fmt->start_time : 0;
-    if (avformat_seek_file(s->fmt, -1, INT64_MIN, start, start, 0) < 0)
-        return false;
+    if (avformat_seek_file(s->fmt, -1, INT64_MIN, start, start, 0) < 0) return false;
     avcodec_flush_buffers(s->dec);
     s->paced = false;
     vg_sampler_rewind(&s->sampler);
@@ -393,25 +373,21 @@ static vg_capture_outcome_t session_read(vg_capture_t *c, vg_capture_session_t *
 {
     for (;;) {
         double now = vg_now_mono();
-        if (vg_capture_aborting(c))
-            return failure(c, s, "", AVERROR_EXIT);
-        if (now - s->last_progress >= c->cfg.stall_s)
-            return VG_CAPTURE_OUT_STALL;
+        if (vg_capture_aborting(c)) return failure(c, s, "", AVERROR_EXIT);
+        if (now - s->last_progress >= c->cfg.stall_s) return VG_CAPTURE_OUT_STALL;
         double stall_at = s->last_progress + c->cfg.stall_s;
         if (now + c->cfg.read_s < stall_at)
             arm_deadline(c, now + c->cfg.read_s, VG_CAPTURE_DEADLINE_READ);
         else
             arm_deadline(c, stall_at, VG_CAPTURE_DEADLINE_STALL);
         int rc = av_read_frame(s->fmt, s->pkt);
-        if (rc == AVERROR_EOF && !s->live && rewind_input(s))
-            continue;
+        if (rc == AVERROR_EOF && !s->live && rewind_input(s)) continue;
         if (rc == AVERROR(EAGAIN)) {
             vg_capture_sleep(c, 0.01);
             continue;
         }
         if (rc < 0)
-            return failure(c, s, rc == AVERROR_EOF ? "end of stream from" : "read error from",
-                           rc);
+            return failure(c, s, rc == AVERROR_EOF ? "end of stream from" : "read error from", rc);
         if (s->pkt->stream_index == s->vstream) {
             remember_read_time(s, s->pkt);
             if (pace(c, s, s->pkt) && want_packet(c, s, s->pkt, vg_now_mono()))
@@ -426,8 +402,7 @@ vg_capture_outcome_t vg_capture_session_run(vg_capture_t *c, vg_capture_session_
     memset(s, 0, sizeof(*s));
     vg_sampler_reset(&s->sampler);
     vg_capture_outcome_t out = session_open(c, s);
-    if (out != VG_CAPTURE_OUT_OPENED)
-        return out;
+    if (out != VG_CAPTURE_OUT_OPENED) return out;
     s->last_progress = vg_now_mono();
     s->need_key = true; /* skip leading non-key packets (not for long) */
     s->need_key_until = s->last_progress + c->cfg.stall_s / 2;

@@ -6,8 +6,8 @@
 #include <math.h>
 #include <string.h>
 
-#define TOLERANCE_S 0.005    /* a picture this early still takes its grid slot */
-#define KEYFRAME_SLACK 1.05  /* keyframe-only when fps <= 1.05 x keyframe rate */
+#define TOLERANCE_S 0.005   /* a picture this early still takes its grid slot */
+#define KEYFRAME_SLACK 1.05 /* keyframe-only when fps <= 1.05 x keyframe rate */
 #define KEY_GAP_MAX_S 60.0
 
 void vg_sampler_reset(vg_sampler_t *s)
@@ -37,8 +37,7 @@ double vg_sampler_note_keyframe(vg_sampler_t *s, double ts)
     if (!isnan(gap) && gap > 0 && gap <= KEY_GAP_MAX_S) {
         s->key_gaps[s->key_gap_pos] = gap;
         s->key_gap_pos = (s->key_gap_pos + 1) % VG_SAMPLER_KEY_GAPS;
-        if (s->n_key_gaps < VG_SAMPLER_KEY_GAPS)
-            s->n_key_gaps++;
+        if (s->n_key_gaps < VG_SAMPLER_KEY_GAPS) s->n_key_gaps++;
     }
     return vg_sampler_keyframe_interval(s);
 }
@@ -57,8 +56,7 @@ static bool uses_wall(const vg_sampler_t *s, double ts)
 bool vg_sampler_wants(const vg_sampler_t *s, double ts, double now)
 {
     bool wall = uses_wall(s, ts);
-    if (!s->started || wall != s->wall)
-        return true;
+    if (!s->started || wall != s->wall) return true;
     return (wall ? now : ts) >= s->next_due - TOLERANCE_S;
 }
 
@@ -74,8 +72,7 @@ bool vg_sampler_take(vg_sampler_t *s, double ts, double now, double fps)
         s->have_last = true;
     }
     double t = wall ? now : ts, step = 1.0 / fps;
-    if (s->started && t < s->next_due - TOLERANCE_S)
-        return false;
+    if (s->started && t < s->next_due - TOLERANCE_S) return false;
     s->next_due = s->started ? s->next_due + step : t + step;
     if (s->next_due <= t) /* a gap in the input: restart the grid here */
         s->next_due = t + step;

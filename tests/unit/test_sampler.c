@@ -147,8 +147,8 @@ static void test_keyframe_interval(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_grid_rates),        cmocka_unit_test(test_jittery_timestamps),
-        cmocka_unit_test(test_wall_fallback),     cmocka_unit_test(test_gap_restarts_grid),
+        cmocka_unit_test(test_grid_rates),         cmocka_unit_test(test_jittery_timestamps),
+        cmocka_unit_test(test_wall_fallback),      cmocka_unit_test(test_gap_restarts_grid),
         cmocka_unit_test(test_wants_matches_take), cmocka_unit_test(test_fps_change),
         cmocka_unit_test(test_keyframe_interval),
     };
