@@ -54,8 +54,7 @@ vg_frame_t *vg_frame_new(void)
 
 vg_frame_view_t *vg_frame_add_view(vg_frame_t *f, int width, int height)
 {
-    if (f->n_views >= VG_FRAME_MAX_VIEWS || width <= 0 || height <= 0)
-        return NULL;
+    if (f->n_views >= VG_FRAME_MAX_VIEWS || width <= 0 || height <= 0) return NULL;
     vg_frame_view_t *v = &f->views[f->n_views++];
     memset(v, 0, sizeof(*v));
     v->width = width;
@@ -91,13 +90,11 @@ vg_frame_t *vg_frame_ref(vg_frame_t *f)
 
 void vg_frame_unref(vg_frame_t *f)
 {
-    if (!f)
-        return;
+    if (!f) return;
     frame_impl_t *fi = impl_of(f);
     int before = atomic_fetch_sub_explicit(&fi->refs, 1, memory_order_acq_rel);
     VG_CHECK(before > 0);
-    if (before != 1)
-        return;
+    if (before != 1) return;
     for (int i = 0; i < f->n_views; i++)
         av_free(f->views[i].data);
     av_frame_free(&fi->src);
@@ -150,13 +147,11 @@ static void offset_planes(const AVFrame *src, const AVPixFmtDescriptor *d, int x
 {
     for (int p = 0; p < 4; p++) {
         planes[p] = src->data[p];
-        if (!planes[p] || ((d->flags & AV_PIX_FMT_FLAG_PAL) && p == 1))
-            continue;
+        if (!planes[p] || ((d->flags & AV_PIX_FMT_FLAG_PAL) && p == 1)) continue;
         int c = 0;
         while (c < d->nb_components && d->comp[c].plane != p)
             c++;
-        if (c == d->nb_components)
-            continue;
+        if (c == d->nb_components) continue;
         bool chroma = !(d->flags & AV_PIX_FMT_FLAG_RGB) && (c == 1 || c == 2);
         int px = chroma ? x >> d->log2_chroma_w : x;
         int py = chroma ? y >> d->log2_chroma_h : y;
@@ -171,8 +166,7 @@ static void set_colorspace(struct SwsContext *sws, const AVFrame *src, bool full
     const int *want = sws_getCoefficients(src->colorspace);
     if (sws_getColorspaceDetails(sws, &inv, &src_range, &tbl, &dst_range, &bri, &con, &sat) < 0)
         return;
-    if (src_range == (int)full && memcmp(inv, want, 4 * sizeof(int)) == 0)
-        return;
+    if (src_range == (int)full && memcmp(inv, want, 4 * sizeof(int)) == 0) return;
     sws_setColorspaceDetails(sws, want, full, tbl, dst_range, bri, con, sat);
 }
 
@@ -182,16 +176,14 @@ int vg_frame_convert_bgr(struct SwsContext **sws, const AVFrame *src, int x, int
     const AVPixFmtDescriptor *d = av_pix_fmt_desc_get(src->format);
     if (!d || (d->flags & (AV_PIX_FMT_FLAG_HWACCEL | AV_PIX_FMT_FLAG_BITSTREAM)))
         return VG_EUNSUPPORTED;
-    if (src->width <= 0 || src->height <= 0 || dst_w <= 0 || dst_h <= 0)
-        return VG_EIO;
+    if (src->width <= 0 || src->height <= 0 || dst_w <= 0 || dst_h <= 0) return VG_EIO;
     int r[4] = {x, y, w, h};
     fit_region(src, d, r);
     bool full = src->color_range == AVCOL_RANGE_JPEG;
     enum AVPixelFormat fmt = normalize_format(src->format, &full);
-    *sws = sws_getCachedContext(*sws, r[2], r[3], fmt, dst_w, dst_h, AV_PIX_FMT_BGR24,
-                                SWS_BILINEAR, NULL, NULL, NULL);
-    if (!*sws)
-        return VG_EIO;
+    *sws = sws_getCachedContext(*sws, r[2], r[3], fmt, dst_w, dst_h, AV_PIX_FMT_BGR24, SWS_BILINEAR,
+                                NULL, NULL, NULL);
+    if (!*sws) return VG_EIO;
     set_colorspace(*sws, src, full);
     const uint8_t *planes[4];
     offset_planes(src, d, r[0], r[1], planes);
@@ -199,8 +191,7 @@ int vg_frame_convert_bgr(struct SwsContext **sws, const AVFrame *src, int x, int
     int dst_strides[4] = {dst_stride, 0, 0, 0};
     if (sws_scale(*sws, planes, src->linesize, 0, r[3], dst_planes, dst_strides) <= 0)
         return VG_EIO;
-    if (out_rect)
-        memcpy(out_rect, r, sizeof(r));
+    if (out_rect) memcpy(out_rect, r, sizeof(r));
     return VG_OK;
 }
 
@@ -211,8 +202,7 @@ int vg_frame_snapshot_bgr(const vg_frame_t *f, int max_width, uint8_t **bgr, int
     pthread_mutex_lock(&fi->src_mu);
     AVFrame *src = fi->src ? av_frame_clone(fi->src) : NULL;
     pthread_mutex_unlock(&fi->src_mu);
-    if (!src)
-        return VG_ENOTFOUND;
+    if (!src) return VG_ENOTFOUND;
     int ow = src->width, oh = src->height;
     if (max_width > 0 && ow > max_width) {
         oh = (int)lround((double)oh * max_width / ow);
@@ -247,8 +237,7 @@ vg_mailbox_t *vg_mailbox_new(void)
 
 void vg_mailbox_free(vg_mailbox_t *mb)
 {
-    if (!mb)
-        return;
+    if (!mb) return;
     vg_mailbox_clear(mb);
     pthread_mutex_destroy(&mb->mu);
     free(mb);
@@ -266,15 +255,13 @@ bool vg_mailbox_post(vg_mailbox_t *mb, vg_frame_t *frame)
     pthread_mutex_unlock(&mb->mu);
 
     atomic_fetch_add_explicit(&mb->posted, 1, memory_order_relaxed);
-    if (replaced)
-        atomic_fetch_add_explicit(&mb->dropped, 1, memory_order_relaxed);
+    if (replaced) atomic_fetch_add_explicit(&mb->dropped, 1, memory_order_relaxed);
     if (prev_latest) {
         frame_release_source(prev_latest);
         vg_frame_unref(prev_latest);
     }
     vg_frame_unref(replaced);
-    if (notify)
-        notify(arg);
+    if (notify) notify(arg);
     return replaced != NULL;
 }
 

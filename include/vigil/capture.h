@@ -59,19 +59,19 @@ typedef struct {
     int decoder_threads;        /* 0: 1 */
     size_t n_views;             /* 0..VG_CAPTURE_MAX_VIEWS */
     vg_capture_view_t views[VG_CAPTURE_MAX_VIEWS];
-    vg_mailbox_t *mailbox;      /* required; borrowed, must outlive the capture */
+    vg_mailbox_t *mailbox;        /* required; borrowed, must outlive the capture */
     vg_capture_state_fn on_state; /* optional */
     void *on_state_arg;
 } vg_capture_cfg_t;
 
 typedef struct {
     vg_capture_state_t state;
-    uint64_t frames_decoded;  /* pictures out of the decoder */
-    uint64_t frames_sampled;  /* pictures kept by sampling and posted */
-    uint64_t frames_dropped;  /* posted frames replaced in the mailbox before taken */
-    uint64_t reconnects;      /* connection attempts after the first */
-    uint64_t stalls;          /* connections abandoned for lack of decoded frames */
-    bool keyframe_only;       /* non-key packets are skipped before decoding */
+    uint64_t frames_decoded; /* pictures out of the decoder */
+    uint64_t frames_sampled; /* pictures kept by sampling and posted */
+    uint64_t frames_dropped; /* posted frames replaced in the mailbox before taken */
+    uint64_t reconnects;     /* connection attempts after the first */
+    uint64_t stalls;         /* connections abandoned for lack of decoded frames */
+    bool keyframe_only;      /* non-key packets are skipped before decoding */
     double target_fps;
     double fps;                 /* sampled frames per second over the last ~10 s */
     double keyframe_interval_s; /* measured in stream time; 0 while unknown */

@@ -21,10 +21,10 @@ struct SwsContext;
 
 /* One model input: a region of the source scaled to width x height, packed BGR24. */
 typedef struct {
-    uint8_t *data;        /* owned by the frame; rows of stride bytes */
-    int width, height;    /* output size in pixels */
-    int stride;           /* bytes per row, >= 3 * width, a multiple of 64 */
-    int x, y, w, h;       /* source region in source pixels (clamped, chroma-aligned) */
+    uint8_t *data;     /* owned by the frame; rows of stride bytes */
+    int width, height; /* output size in pixels */
+    int stride;        /* bytes per row, >= 3 * width, a multiple of 64 */
+    int x, y, w, h;    /* source region in source pixels (clamped, chroma-aligned) */
 } vg_frame_view_t;
 
 typedef struct {
@@ -55,8 +55,8 @@ void vg_frame_set_source(vg_frame_t *f, const struct AVFrame *av);
  * context is rebuilt when the input size or format changes; sws_freeContext it).
  * Writes the region actually used to out_rect[4] = {x, y, w, h} when not NULL.
  * Returns 0, VG_EUNSUPPORTED (hardware or bitstream format) or VG_EIO. */
-int vg_frame_convert_bgr(struct SwsContext **sws, const struct AVFrame *src, int x, int y,
-                         int w, int h, uint8_t *dst, int dst_w, int dst_h, int dst_stride,
+int vg_frame_convert_bgr(struct SwsContext **sws, const struct AVFrame *src, int x, int y, int w,
+                         int h, uint8_t *dst, int dst_w, int dst_h, int dst_stride,
                          int out_rect[4]);
 
 /* ---- frames: any thread ---- */

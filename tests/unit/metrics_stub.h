@@ -151,13 +151,11 @@ STUB_WEAK char *vg_metrics_render(void)
     return vg_xstrdup("");
 }
 
-STUB_WEAK const double vg_metrics_latency_buckets[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
-                                                       0.1,   0.25,   0.5,   1,    2.5,   5, 10};
+STUB_WEAK const double vg_metrics_latency_buckets[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
+                                                       0.25,  0.5,    1,     2.5,  5,     10};
 STUB_WEAK const size_t vg_metrics_latency_buckets_len = VG_ARRAY_LEN(vg_metrics_latency_buckets);
 
-STUB_WEAK void vg_metrics_register_process(void)
-{
-}
+STUB_WEAK void vg_metrics_register_process(void) {}
 
 STUB_WEAK int vg_proc_sample(vg_proc_sample_t *out)
 {

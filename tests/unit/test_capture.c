@@ -24,15 +24,14 @@
 #include "metrics_stub.h" /* throwaway until src/metrics.c lands; see the file */
 
 static char dir[256];
-static char clip_g30[300], clip_g15[300], clip_resize[300], text_file[300];
+static char clip_g30[300], clip_g15[300], clip_resize[300], clip_ts[300], text_file[300];
 
 /* ---- fixtures ---- */
 
 static int run(const char *cmd)
 {
     int rc = system(cmd);
-    if (rc != 0)
-        fprintf(stderr, "command failed (%d): %s\n", rc, cmd);
+    if (rc != 0) fprintf(stderr, "command failed (%d): %s\n", rc, cmd);
     return rc;
 }
 
@@ -54,19 +53,21 @@ static int make_clip(const char *out, int w, int h, int gop, double seconds, con
 static int group_setup(void **state)
 {
     (void)state;
-    snprintf(dir, sizeof(dir), "%s/vigil-capture-XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
-    if (!mkdtemp(dir))
-        return -1;
+    snprintf(dir, sizeof(dir), "%s/vigil-capture-XXXXXX",
+             getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
+    if (!mkdtemp(dir)) return -1;
     snprintf(clip_g30, sizeof(clip_g30), "%s/g30.mp4", dir);
     snprintf(clip_g15, sizeof(clip_g15), "%s/g15.mp4", dir);
     snprintf(clip_resize, sizeof(clip_resize), "%s/resize.ts", dir);
     snprintf(text_file, sizeof(text_file), "%s/notes.txt", dir);
+    snprintf(clip_ts, sizeof(clip_ts), "%s/live.ts", dir);
     char a[300], b[300];
     snprintf(a, sizeof(a), "%s/a.ts", dir);
     snprintf(b, sizeof(b), "%s/b.ts", dir);
     if (make_clip(clip_g30, 640, 360, 30, 4, "") || make_clip(clip_g15, 640, 360, 15, 4, "") ||
         make_clip(a, 640, 360, 15, 2, "-f mpegts") ||
-        make_clip(b, 320, 240, 15, 2, "-output_ts_offset 2 -f mpegts"))
+        make_clip(b, 320, 240, 15, 2, "-output_ts_offset 2 -f mpegts") ||
+        make_clip(clip_ts, 640, 360, 15, 2, "-f mpegts"))
         return -1;
     char *cmd = vg_xasprintf("cat '%s' '%s' > '%s' && echo 'not a video at all' > '%s'", a, b,
                              clip_resize, text_file);
@@ -98,10 +99,8 @@ static void on_state(void *arg, const char *stream_id, vg_capture_state_t st, co
     recorder_t *r = arg;
     assert_non_null(stream_id);
     pthread_mutex_lock(&r->mu);
-    if (r->n < 64)
-        r->states[r->n++] = st;
-    if (error)
-        snprintf(r->error, sizeof(r->error), "%s", error);
+    if (r->n < 64) r->states[r->n++] = st;
+    if (error) snprintf(r->error, sizeof(r->error), "%s", error);
     pthread_mutex_unlock(&r->mu);
 }
 
@@ -156,8 +155,7 @@ static bool wait_state(fixture_t *fx, vg_capture_state_t want, double timeout)
     for (double end = vg_now_mono() + timeout; vg_now_mono() < end; sleep_s(0.01)) {
         vg_capture_stats_t st;
         vg_capture_stats(fx->cap, &st);
-        if (st.state == want)
-            return true;
+        if (st.state == want) return true;
     }
     return false;
 }
@@ -167,8 +165,7 @@ static bool wait_keyframe_only(fixture_t *fx, bool want, double timeout)
     for (double end = vg_now_mono() + timeout; vg_now_mono() < end; sleep_s(0.01)) {
         vg_capture_stats_t st;
         vg_capture_stats(fx->cap, &st);
-        if (st.keyframe_only == want)
-            return true;
+        if (st.keyframe_only == want) return true;
     }
     return false;
 }
@@ -209,8 +206,7 @@ static int consume(fixture_t *fx, double seconds, const vg_capture_view_t *views
     uint64_t last_seq = 0;
     for (double end = vg_now_mono() + seconds; vg_now_mono() < end; sleep_s(0.01)) {
         vg_frame_t *f = vg_mailbox_take(fx->mb);
-        if (!f)
-            continue;
+        if (!f) continue;
         taken++;
         assert_true(f->seq > last_seq);
         last_seq = f->seq;
@@ -223,8 +219,7 @@ static int consume(fixture_t *fx, double seconds, const vg_capture_view_t *views
             assert_true(f->views[i].stride >= 3 * views[i].out_w);
             check_view_content(&f->views[i]);
         }
-        if (widths_seen)
-            widths_seen[f->src_width == 640 ? 0 : f->src_width == 320 ? 1 : 2]++;
+        if (widths_seen) widths_seen[f->src_width == 640 ? 0 : f->src_width == 320 ? 1 : 2]++;
         vg_frame_unref(f);
     }
     return taken;
@@ -261,7 +256,7 @@ static void test_invalid_cfg(void **state)
     vg_capture_stats_t st;
     vg_capture_stats(c, &st);
     assert_int_equal(st.state, VG_CAPTURE_STOPPED); /* never started */
-    vg_capture_stop(c);                            /* no-op */
+    vg_capture_stop(c);                             /* no-op */
     vg_capture_free(c);
     vg_capture_free(NULL);
     vg_mailbox_free(mb);
@@ -273,8 +268,8 @@ static void test_sample_5fps(void **state)
     (void)state;
     vg_capture_cfg_t cfg = {.n_views = 2};
     cfg.views[0] = (vg_capture_view_t){.out_w = 320, .out_h = 180};
-    cfg.views[1] = (vg_capture_view_t){.x = 320, .y = 0, .w = 320, .h = 360, .out_w = 160,
-                                       .out_h = 160};
+    cfg.views[1] =
+        (vg_capture_view_t){.x = 320, .y = 0, .w = 320, .h = 360, .out_w = 160, .out_h = 160};
     fixture_t *fx = fixture_new("cam5", clip_g30, 5, &cfg);
     assert_true(wait_state(fx, VG_CAPTURE_RUNNING, 3));
     sleep_s(0.5);
@@ -414,8 +409,8 @@ static void test_resolution_change(void **state)
     (void)state;
     vg_capture_cfg_t cfg = {.n_views = 2};
     cfg.views[0] = (vg_capture_view_t){.out_w = 224, .out_h = 224};
-    cfg.views[1] = (vg_capture_view_t){.x = 100, .y = 50, .w = 200, .h = 100, .out_w = 64,
-                                       .out_h = 32};
+    cfg.views[1] =
+        (vg_capture_view_t){.x = 100, .y = 50, .w = 200, .h = 100, .out_w = 64, .out_h = 32};
     fixture_t *fx = fixture_new("camres", clip_resize, 5, &cfg);
     assert_true(wait_state(fx, VG_CAPTURE_RUNNING, 3));
     int widths[3] = {0};
@@ -487,35 +482,49 @@ static void test_refused_redacted(void **state)
     assert_true(file_contains(log_path, "capture_reconnect"));
     assert_true(file_contains(log_path, "user:\\*\\*\\*@"));
     assert_false(file_contains(log_path, "secret"));
-    double info = vg_series_value(
-        vg_metric_series(vg_metric_gauge("vigil_stream_info", "", "stream_id,url"), "camrtsp",
-                         "rtsp://user:***@127.0.0.1:1/x"));
+    double info =
+        vg_series_value(vg_metric_series(vg_metric_gauge("vigil_stream_info", "", "stream_id,url"),
+                                         "camrtsp", "rtsp://user:***@127.0.0.1:1/x"));
     assert_true(info == 1);
 }
 
-/* A TCP server that accepts connections and never says a word. */
+/* A TCP server that accepts connections, sends each the bytes of `payload` (if any),
+ * then never says another word: a camera that froze. */
 typedef struct {
-    int fd, port, conns[8], n;
+    int fd, port, conns[16], n;
+    const char *payload;
     pthread_t thread;
 } silent_t;
+
+static void send_file(int conn, const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    char buf[16384];
+    size_t n;
+    while (f && (n = fread(buf, 1, sizeof(buf), f)) > 0) {
+        if (send(conn, buf, n, MSG_NOSIGNAL) != (ssize_t)n) break;
+    }
+    if (f) fclose(f);
+}
 
 static void *silent_accept(void *arg)
 {
     silent_t *s = arg;
     for (;;) {
         int c = accept(s->fd, NULL, NULL);
-        if (c < 0)
-            return NULL;
-        if (s->n < 8)
+        if (c < 0) return NULL;
+        if (s->payload) send_file(c, s->payload);
+        if (s->n < 16)
             s->conns[s->n++] = c;
         else
             close(c);
     }
 }
 
-static void silent_start(silent_t *s)
+static void silent_start(silent_t *s, const char *payload)
 {
     memset(s, 0, sizeof(*s));
+    s->payload = payload;
     s->fd = socket(AF_INET, SOCK_STREAM, 0);
     struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     assert_int_equal(bind(s->fd, (struct sockaddr *)&a, sizeof(a)), 0);
@@ -535,11 +544,43 @@ static void silent_stop(silent_t *s)
         close(s->conns[i]);
 }
 
+/* A live input that delivers two seconds of video, then freezes with the connection
+ * open: a stall, a reconnect, running again. */
+static void test_stall(void **state)
+{
+    (void)state;
+    silent_t srv;
+    silent_start(&srv, clip_ts);
+    char url[64];
+    snprintf(url, sizeof(url), "tcp://127.0.0.1:%d", srv.port);
+    vg_capture_cfg_t cfg = {
+        .stall_timeout_s = 1.0, .reconnect_initial_s = 0.1, .reconnect_max_s = 0.2};
+    fixture_t *fx = fixture_new("camstall", url, 5, &cfg);
+    assert_true(wait_state(fx, VG_CAPTURE_RUNNING, 3));
+    double t0 = vg_now_mono();
+    assert_true(wait_state(fx, VG_CAPTURE_RECONNECTING, 3));
+    double stalled_after = vg_now_mono() - t0;
+    expect_error(fx, "stalled");
+    vg_capture_stats_t st;
+    vg_capture_stats(fx->cap, &st);
+    print_message("stall detected %.2f s after running; sampled %llu\n", stalled_after,
+                  (unsigned long long)st.frames_sampled);
+    assert_int_equal(st.stalls, 1);
+    assert_true(st.frames_sampled >= 5); /* live input: the burst is sampled by pts */
+    assert_true(wait_state(fx, VG_CAPTURE_RUNNING, 2));
+    sleep_s(0.5); /* frozen again, blocked in a read: stop is still immediate */
+    vg_capture_stats(fx->cap, &st);
+    assert_true(st.reconnects >= 1);
+    assert_true(counter("vigil_stream_stalls_total", "camstall") >= 1);
+    fixture_free(fx);
+    silent_stop(&srv);
+}
+
 static void test_silent_server(void **state)
 {
     (void)state;
     silent_t srv;
-    silent_start(&srv);
+    silent_start(&srv, NULL);
     char url[64];
     snprintf(url, sizeof(url), "rtsp://127.0.0.1:%d/x", srv.port);
 
@@ -553,8 +594,8 @@ static void test_silent_server(void **state)
     fixture_free(fx);
 
     /* A short open timeout: gives up and goes reconnecting. */
-    cfg = (vg_capture_cfg_t){.open_timeout_s = 0.4, .reconnect_initial_s = 0.2,
-                             .reconnect_max_s = 0.4};
+    cfg = (vg_capture_cfg_t){
+        .open_timeout_s = 0.4, .reconnect_initial_s = 0.2, .reconnect_max_s = 0.4};
     fx = fixture_new("camsilent2", url, 5, &cfg);
     assert_true(wait_state(fx, VG_CAPTURE_RECONNECTING, 2));
     expect_error(fx, "timed out");
@@ -578,6 +619,7 @@ int main(void)
         cmocka_unit_test(test_not_a_video),
         cmocka_unit_test(test_refused_redacted),
         cmocka_unit_test(test_silent_server),
+        cmocka_unit_test(test_stall),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

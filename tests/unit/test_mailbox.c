@@ -199,8 +199,7 @@ static void *stress_producer(void *arg)
         vg_frame_t *f = frame_seq(i);
         vg_frame_view_t *v = vg_frame_add_view(f, 4, 2);
         memset(v->data, (int)(i & 0xff), (size_t)v->stride * 2);
-        if (i % 16 == 0)
-            vg_frame_set_source(f, s->picture);
+        if (i % 16 == 0) vg_frame_set_source(f, s->picture);
         vg_mailbox_post(s->mb, f);
     }
     atomic_store(&s->done, true);
@@ -215,8 +214,7 @@ static void *stress_consumer(void *arg)
         bool done = atomic_load(&s->done);
         vg_frame_t *f = vg_mailbox_take(s->mb);
         if (!f) {
-            if (done)
-                break;
+            if (done) break;
             continue;
         }
         VG_CHECK(f->seq > last); /* newest first, never an older frame again */
@@ -261,9 +259,8 @@ static void test_stress(void **state)
     assert_int_equal(atomic_load(&s.notified), STRESS_FRAMES);
     assert_int_equal(s.taken + vg_mailbox_dropped(s.mb), STRESS_FRAMES);
     assert_true(s.taken > 0);
-    print_message("stress: taken %llu dropped %llu snapshots %llu\n",
-                  (unsigned long long)s.taken, (unsigned long long)vg_mailbox_dropped(s.mb),
-                  (unsigned long long)s.snapshots);
+    print_message("stress: taken %llu dropped %llu snapshots %llu\n", (unsigned long long)s.taken,
+                  (unsigned long long)vg_mailbox_dropped(s.mb), (unsigned long long)s.snapshots);
     vg_mailbox_free(s.mb);
     av_frame_free(&s.picture);
 }
@@ -271,9 +268,12 @@ static void test_stress(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_latest_wins),  cmocka_unit_test(test_refcount),
-        cmocka_unit_test(test_notify),       cmocka_unit_test(test_convert_region),
-        cmocka_unit_test(test_snapshot_only_newest), cmocka_unit_test(test_stress),
+        cmocka_unit_test(test_latest_wins),
+        cmocka_unit_test(test_refcount),
+        cmocka_unit_test(test_notify),
+        cmocka_unit_test(test_convert_region),
+        cmocka_unit_test(test_snapshot_only_newest),
+        cmocka_unit_test(test_stress),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
