@@ -1,0 +1,55 @@
+#!/bin/sh
+# make-clip.sh — turn a still image into a looping H.264 test clip for vigil-camsim.
+#
+# Usage: make-clip.sh IMAGE OUT.mp4 [WxH] [FPS] [GOP_SECONDS]
+#   defaults: 1280x720, 15 fps, one keyframe per second; CLIP_SECONDS (env, default 10)
+#   sets the duration.
+# The image is slowly panned (a crop window moving on a cosine path whose period is the
+# clip length), so the last frame flows into the first and a looped clip has no jump.
+# Encoding: libx264 ultrafast, yuv420p, no B-frames, fixed GOP (-g = -keyint_min,
+# scene-cut detection off), +faststart. Idempotent: does nothing when OUT is newer than
+# IMAGE. Writes to a temporary file and renames, so concurrent callers never see half
+# a clip.
+set -eu
+
+usage() { echo "usage: $0 IMAGE OUT.mp4 [WxH] [FPS] [GOP_SECONDS]" >&2; exit 2; }
+[ $# -ge 2 ] && [ $# -le 5 ] || usage
+
+IMAGE=$1
+OUT=$2
+SIZE=${3:-1280x720}
+FPS=${4:-15}
+GOP_S=${5:-1}
+SECONDS_=${CLIP_SECONDS:-10}
+
+[ -r "$IMAGE" ] || { echo "$0: cannot read image $IMAGE" >&2; exit 1; }
+W=${SIZE%x*}
+H=${SIZE#*x}
+case "$W$H$FPS$GOP_S$SECONDS_" in
+*[!0-9]*) echo "$0: WxH, FPS, GOP_SECONDS and CLIP_SECONDS must be integers" >&2; exit 2 ;;
+esac
+[ $((W % 2)) -eq 0 ] && [ $((H % 2)) -eq 0 ] || { echo "$0: W and H must be even" >&2; exit 2; }
+[ "$FPS" -gt 0 ] && [ "$GOP_S" -gt 0 ] && [ "$SECONDS_" -gt 0 ] || usage
+
+if [ -f "$OUT" ] && [ "$OUT" -nt "$IMAGE" ]; then
+    exit 0
+fi
+
+GOP=$((GOP_S * FPS))
+FRAMES=$((SECONDS_ * FPS))
+# Scale to 120 % of the target (covering it), then move a WxH window over the margin.
+# x and y follow (1 - cos(2*pi*t/D)) / 2, so the path starts and ends at the same spot.
+VF="scale=$((W * 6 / 5)):$((H * 6 / 5)):force_original_aspect_ratio=increase,\
+crop=$W:$H:x='(iw-ow)*(1-cos(2*PI*t/$SECONDS_))/2':y='(ih-oh)*(1-cos(2*PI*t/$SECONDS_))/4',\
+format=yuv420p"
+
+TMP="$OUT.tmp.$$.mp4"
+trap 'rm -f "$TMP"' EXIT INT TERM
+ffmpeg -hide_banner -loglevel error -nostdin -y \
+    -loop 1 -framerate "$FPS" -i "$IMAGE" \
+    -vf "$VF" -frames:v "$FRAMES" -r "$FPS" -an \
+    -c:v libx264 -preset ultrafast -pix_fmt yuv420p -profile:v baseline \
+    -bf 0 -g "$GOP" -keyint_min "$GOP" -sc_threshold 0 \
+    -movflags +faststart "$TMP"
+mv -f "$TMP" "$OUT"
+trap - EXIT INT TERM
