@@ -1,0 +1,265 @@
+/* camsim.c — vigil-camsim: an RTSP camera simulator for tests and load generation.
+ * Serves N cameras (rtsp://ADDR:PORT/cam0..) or named cameras (/NAME) from H.264 MP4
+ * clips, looped forever in real time without re-encoding, with faults (freeze, outage,
+ * disconnect) injected over a line protocol (control.c).
+ * Threads: main runs the GLib main loop (RTSP server, control socket, signals); each
+ * media pipeline has its own GStreamer streaming threads (camera.c). This file owns
+ * the command line, startup order and shutdown order. Logs are JSON lines on stderr;
+ * stdout carries only the "camsim ready" line. */
+#include "camera.h"
+#include "clip.h"
+#include "control.h"
+
+#include "vigil/common.h"
+#include "vigil/log.h"
+
+#include <getopt.h>
+#include <glib-unix.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MOD "camsim"
+#define MAX_COUNT 1000
+
+typedef struct {
+    int port, count, control_port; /* control_port < 0: no control interface */
+    double fps;
+    const char *clip, *bind, *log_level;
+    GPtrArray *named; /* "NAME=FILE" strings, borrowed from argv */
+} camsim_cfg_t;
+
+typedef struct {
+    GMainLoop *loop;
+    GstRTSPServer *server;
+    guint server_source;
+    vg_camset_t *set;
+    vg_ctl_t *ctl;
+    GHashTable *clips; /* path -> vg_clip_t*, one load per distinct file */
+} camsim_t;
+
+static const char usage_text[] =
+    "usage: vigil-camsim --port P (--count N --clip FILE | --camera NAME=FILE ...)\n"
+    "                    [--fps F] [--bind ADDR] [--control PORT] [--log-level LEVEL]\n"
+    "  --port P            RTSP port (0 picks a free one; see the ready line)\n"
+    "  --count N           serve N cameras /cam0 .. /cam{N-1} from --clip\n"
+    "  --clip FILE         H.264 MP4 clip for --count cameras\n"
+    "  --camera NAME=FILE  serve one camera at /NAME from FILE (repeatable)\n"
+    "  --fps F             pace clips at F frames/s instead of their own rate\n"
+    "  --bind ADDR         RTSP listen address (default 127.0.0.1)\n"
+    "  --control PORT      fault-injection line protocol on 127.0.0.1:PORT\n"
+    "  --log-level LEVEL   debug | info | warn | error (default info)\n";
+
+/* ---- command line ------------------------------------------------------------------ */
+
+static bool parse_int(const char *s, int min, int max, int *out)
+{
+    char *end = NULL;
+    long v = strtol(s, &end, 10);
+    if (!*s || *end || v < min || v > max)
+        return false;
+    *out = (int)v;
+    return true;
+}
+
+static bool parse_fps(const char *s, double *out)
+{
+    char *end = NULL;
+    double v = strtod(s, &end);
+    if (!*s || *end || !(v > 0 && v <= 240))
+        return false;
+    *out = v;
+    return true;
+}
+
+enum { OPT_PORT = 256, OPT_COUNT, OPT_CLIP, OPT_CAMERA, OPT_FPS, OPT_BIND, OPT_CONTROL,
+       OPT_LOG, OPT_HELP };
+
+static const struct option options[] = {
+    {"port", required_argument, NULL, OPT_PORT},
+    {"count", required_argument, NULL, OPT_COUNT},
+    {"clip", required_argument, NULL, OPT_CLIP},
+    {"camera", required_argument, NULL, OPT_CAMERA},
+    {"fps", required_argument, NULL, OPT_FPS},
+    {"bind", required_argument, NULL, OPT_BIND},
+    {"control", required_argument, NULL, OPT_CONTROL},
+    {"log-level", required_argument, NULL, OPT_LOG},
+    {"help", no_argument, NULL, OPT_HELP},
+    {NULL, 0, NULL, 0},
+};
+
+/* Applies one option. Returns false (after printing why) when its value is bad. */
+static bool apply_option(camsim_cfg_t *cfg, int opt, const char *arg)
+{
+    bool ok = true;
+    switch (opt) {
+    case OPT_PORT: ok = parse_int(arg, 0, 65535, &cfg->port); break;
+    case OPT_COUNT: ok = parse_int(arg, 1, MAX_COUNT, &cfg->count); break;
+    case OPT_CLIP: cfg->clip = arg; break;
+    case OPT_CAMERA: ok = strchr(arg, '=') != NULL; g_ptr_array_add(cfg->named, (char *)arg); break;
+    case OPT_FPS: ok = parse_fps(arg, &cfg->fps); break;
+    case OPT_BIND: cfg->bind = arg; break;
+    case OPT_CONTROL: ok = parse_int(arg, 0, 65535, &cfg->control_port); break;
+    case OPT_LOG: cfg->log_level = arg; break;
+    default: ok = false; break;
+    }
+    if (!ok && arg)
+        fprintf(stderr, "vigil-camsim: bad value '%s' for --%s\n", arg,
+                options[opt - OPT_PORT].name);
+    return ok;
+}
+
+/* Returns 0 to run, 1 for a usage error, 2 for --help. */
+static int parse_args(int argc, char **argv, camsim_cfg_t *cfg)
+{
+    int opt;
+    while ((opt = getopt_long(argc, argv, "", options, NULL)) != -1) {
+        if (opt == OPT_HELP) {
+            fputs(usage_text, stdout);
+            return 2;
+        }
+        if (!apply_option(cfg, opt, optarg))
+            goto usage;
+    }
+    if (optind < argc || cfg->port < 0)
+        goto usage;
+    if ((cfg->count > 0) != (cfg->clip != NULL) || (cfg->count == 0 && cfg->named->len == 0))
+        goto usage;
+    vg_log_level_t level;
+    if (vg_log_level_parse(cfg->log_level, &level) < 0)
+        goto usage;
+    vg_log_set_level(level);
+    return 0;
+usage:
+    fputs(usage_text, stderr);
+    return 1;
+}
+
+/* ---- startup ----------------------------------------------------------------------- */
+
+/* Returns the clip for `path`, loading it on first use. Borrowed from the cache. */
+static vg_clip_t *get_clip(camsim_t *sim, const char *path, double fps)
+{
+    vg_clip_t *clip = g_hash_table_lookup(sim->clips, path);
+    if (!clip && vg_clip_load(path, fps, &clip) == VG_OK)
+        g_hash_table_insert(sim->clips, g_strdup(path), clip);
+    return clip;
+}
+
+static int add_camera(camsim_t *sim, const char *name, const char *path, double fps)
+{
+    vg_clip_t *clip = get_clip(sim, path, fps);
+    if (!clip)
+        return VG_EIO;
+    int rc = vg_camset_add(sim->set, name, clip);
+    if (rc < 0)
+        VG_ERROR(MOD, "bad_camera", "{s:s, s:s}", "camera", name, "reason",
+                 rc == VG_EEXIST ? "duplicate name" : "name must be 1-64 of [A-Za-z0-9_.-]");
+    return rc;
+}
+
+static int add_cameras(camsim_t *sim, const camsim_cfg_t *cfg)
+{
+    for (int i = 0; i < cfg->count; i++) {
+        char name[32];
+        snprintf(name, sizeof(name), "cam%d", i);
+        if (add_camera(sim, name, cfg->clip, cfg->fps) < 0)
+            return VG_EINVAL;
+    }
+    for (guint i = 0; i < cfg->named->len; i++) {
+        const char *spec = g_ptr_array_index(cfg->named, i);
+        const char *eq = strchr(spec, '=');
+        char *name = g_strndup(spec, (gsize)(eq - spec));
+        int rc = add_camera(sim, name, eq + 1, cfg->fps);
+        g_free(name);
+        if (rc < 0)
+            return VG_EINVAL;
+    }
+    return VG_OK;
+}
+
+static int start_server(camsim_t *sim, const camsim_cfg_t *cfg)
+{
+    char service[16];
+    snprintf(service, sizeof(service), "%d", cfg->port);
+    gst_rtsp_server_set_address(sim->server, cfg->bind);
+    gst_rtsp_server_set_service(sim->server, service);
+    gst_rtsp_server_set_backlog(sim->server, 256);
+    sim->server_source = gst_rtsp_server_attach(sim->server, NULL);
+    if (sim->server_source == 0) {
+        VG_ERROR(MOD, "rtsp_listen_failed", "{s:s, s:i}", "address", cfg->bind, "port",
+                 cfg->port);
+        return VG_EIO;
+    }
+    return VG_OK;
+}
+
+static gboolean on_signal(gpointer user_data)
+{
+    camsim_t *sim = user_data;
+    VG_INFO(MOD, "shutdown", NULL);
+    g_main_loop_quit(sim->loop);
+    return G_SOURCE_CONTINUE;
+}
+
+/* Builds everything in start order; returns VG_OK when ready to serve. */
+static int camsim_start(camsim_t *sim, const camsim_cfg_t *cfg)
+{
+    sim->loop = g_main_loop_new(NULL, FALSE);
+    sim->clips = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
+                                       (GDestroyNotify)vg_clip_unref);
+    sim->server = gst_rtsp_server_new();
+    sim->set = vg_camset_new(sim->server);
+    if (add_cameras(sim, cfg) < 0 || start_server(sim, cfg) < 0)
+        return VG_EINVAL;
+    if (cfg->control_port >= 0 &&
+        vg_ctl_start(sim->set, "127.0.0.1", cfg->control_port, &sim->ctl) < 0)
+        return VG_EIO;
+    g_unix_signal_add(SIGINT, on_signal, sim);
+    g_unix_signal_add(SIGTERM, on_signal, sim);
+    return VG_OK;
+}
+
+/* Tears down in reverse start order; safe on a partly started sim. */
+static void camsim_stop(camsim_t *sim)
+{
+    vg_ctl_free(sim->ctl);
+    if (sim->server_source)
+        g_source_remove(sim->server_source);
+    vg_camset_free(sim->set);
+    if (sim->server)
+        g_object_unref(sim->server);
+    if (sim->clips)
+        g_hash_table_destroy(sim->clips);
+    if (sim->loop)
+        g_main_loop_unref(sim->loop);
+}
+
+int main(int argc, char **argv)
+{
+    camsim_cfg_t cfg = {.control_port = -1, .port = -1, .bind = "127.0.0.1",
+                        .log_level = "info", .named = g_ptr_array_new()};
+    camsim_t sim = {0};
+    gst_init(&argc, &argv);
+    int rc = parse_args(argc, argv, &cfg);
+    if (rc != 0) {
+        g_ptr_array_free(cfg.named, TRUE);
+        return rc == 2 ? 0 : 2;
+    }
+    if (camsim_start(&sim, &cfg) == VG_OK) {
+        int port = gst_rtsp_server_get_bound_port(sim.server);
+        size_t n = vg_camset_len(sim.set);
+        VG_INFO(MOD, "ready", "{s:s, s:i, s:i, s:i}", "bind", cfg.bind, "port", port, "cameras",
+                (int)n, "control", sim.ctl ? vg_ctl_port(sim.ctl) : -1);
+        printf("camsim ready port=%d cameras=%zu control=%d\n", port, n,
+               sim.ctl ? vg_ctl_port(sim.ctl) : -1);
+        fflush(stdout);
+        g_main_loop_run(sim.loop);
+    } else {
+        rc = 1;
+    }
+    camsim_stop(&sim);
+    g_ptr_array_free(cfg.named, TRUE);
+    return rc;
+}
