@@ -1,0 +1,107 @@
+/* mqtt.h — the MQTT client: libmosquitto driven by the libevent loop (no library
+ * thread), reconnect with exponential backoff and full jitter, last will, remembered
+ * subscriptions, and a bounded outbox for messages the broker has not taken yet.
+ *
+ * Everything here runs on the loop thread, hooks included. Delivery rules:
+ * - QoS 0 is sent when connected and dropped (counted) otherwise.
+ * - QoS 1/2 goes to libmosquitto while connected and fewer than VG_MQTT_INFLIGHT_MAX
+ *   messages await their PUBACK/PUBCOMP; otherwise it waits in the outbox (FIFO,
+ *   `outbox_limit` messages) and is sent, in order, after the unacknowledged ones.
+ *   A full outbox drops its oldest VG_MQTT_INFERENCE message; VG_MQTT_CONTROL messages
+ *   go only when the outbox holds nothing else (counted, logged as a warning). A
+ *   retained message replaces a queued retained message on the same topic.
+ * - Unacknowledged messages survive a lost connection: the client connects with
+ *   clean_session = false and a stable client_id, so libmosquitto re-sends them with
+ *   their packet ids (MQTT 3.1.1 §4.4) right after the next CONNACK, before the
+ *   outbox is flushed.
+ * - The session is persistent: the broker also keeps our subscriptions and queues
+ *   QoS>0 messages for us while we are away (they arrive after reconnecting; the
+ *   control module must treat commands as possibly late). Subscriptions are still
+ *   re-sent after every connect, so a broker that lost its state is covered.
+ *
+ * Host names are resolved on a short-lived thread, never on the loop; the result is
+ * handed back with event_active(), so the base must have been created after
+ * evthread_use_pthreads(). Limitation: with TLS and a host name, libmosquitto needs
+ * the name for certificate verification and SNI and resolves it once more itself,
+ * synchronously (normally answered from the resolver's cache right after our lookup).
+ *
+ * Metrics: vigil_mqtt_connected, vigil_mqtt_reconnects_total,
+ * vigil_mqtt_messages_published_total{class}, vigil_mqtt_messages_received_total,
+ * vigil_mqtt_outbox_messages, vigil_mqtt_inflight_messages,
+ * vigil_mqtt_outbox_dropped_total{reason}. Logs: module "mqtt". */
+#ifndef VIGIL_MQTT_H
+#define VIGIL_MQTT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "vigil/config.h"
+
+struct event_base;
+
+typedef struct vg_mqtt vg_mqtt_t;
+
+/* QoS>0 messages handed to libmosquitto and not yet acknowledged, at most. */
+#define VG_MQTT_INFLIGHT_MAX 20
+
+typedef enum {
+    VG_MQTT_INFERENCE = 0, /* droppable: the oldest goes first when the outbox is full */
+    VG_MQTT_CONTROL,       /* acks, status: dropped only when nothing else can be */
+} vg_mqtt_class_t;
+
+typedef struct {
+    /* After every successful (re)connect, once the remembered subscriptions were re-sent
+     * and the outbox handed over: republish retained state here. May be NULL. */
+    void (*on_connect)(void *arg);
+    /* A message on a subscribed topic. topic and payload are borrowed for the call;
+     * payload holds len bytes (any size, not validated) followed by a NUL. */
+    void (*on_message)(void *arg, const char *topic, const void *payload, size_t len);
+    /* vg_mqtt_stop() finished (everything acknowledged, or the time ran out). */
+    void (*on_stopped)(void *arg);
+    /* Last will, published by the broker (retained, QoS 1) if we vanish without a
+     * DISCONNECT. Copied; NULL topic for none. */
+    const char *will_topic;
+    const char *will_payload;
+    void *arg;
+} vg_mqtt_hooks_t;
+
+/* Creates the client and starts connecting (first attempt as soon as the loop runs).
+ * cfg and hooks are copied; the password is read from cfg->password_file now and never
+ * logged. Returns 0, VG_EINVAL (bad settings: logged) or VG_EIO (unreadable password
+ * file). cfg->enabled is not looked at: the owner decides whether to create one. */
+int vg_mqtt_new(struct event_base *base, const vg_mqtt_cfg_t *cfg, const vg_mqtt_hooks_t *hooks,
+                vg_mqtt_t **out);
+
+/* Reconnect delay: uniform in [0, min(max_s, initial_s * 2^n)] for the n-th attempt in
+ * a row; n restarts after a connection stayed up 10 s. Defaults 0.5 s and 30 s. */
+void vg_mqtt_set_backoff(vg_mqtt_t *m, double initial_s, double max_s);
+
+/* Remembers a subscription and sends it now if connected; it is re-sent after every
+ * connect. Subscribing to a known pattern again changes its QoS. 0 or VG_EINVAL. */
+int vg_mqtt_subscribe(vg_mqtt_t *m, const char *pattern, int qos);
+/* Forgets a subscription (and unsubscribes if connected). 0 or VG_ENOTFOUND. */
+int vg_mqtt_unsubscribe(vg_mqtt_t *m, const char *pattern);
+
+/* Publishes, queues or drops-and-counts `len` bytes of payload (copied) as described
+ * above. Returns 0 when the message was taken (sent, queued or counted as dropped);
+ * VG_EINVAL for a bad topic, QoS or size; VG_EBUSY once vg_mqtt_stop() was called. */
+int vg_mqtt_publish(vg_mqtt_t *m, const char *topic, const void *payload, size_t len, int qos,
+                    bool retain, vg_mqtt_class_t cls);
+
+bool vg_mqtt_connected(const vg_mqtt_t *m); /* CONNACK received and not lost since */
+size_t vg_mqtt_outbox_len(const vg_mqtt_t *m);
+size_t vg_mqtt_inflight_len(const vg_mqtt_t *m); /* handed over, not yet acknowledged */
+
+/* Graceful stop: refuses new publishes, hands over the outbox (reconnecting at once if
+ * needed), waits for every acknowledgement, then sends DISCONNECT (the broker drops
+ * the will) and calls hooks.on_stopped. A final message ("offline" status) is simply
+ * published just before calling this. If timeout_s passes first, what is left is
+ * counted as dropped{reason="shutdown"} and the connection is cut without DISCONNECT,
+ * so the broker publishes the will instead. Calling it again does nothing. */
+void vg_mqtt_stop(vg_mqtt_t *m, double timeout_s);
+
+/* Frees at once (no DISCONNECT: the broker publishes the will). NULL is fine. Not from
+ * inside a hook. */
+void vg_mqtt_free(vg_mqtt_t *m);
+
+#endif
