@@ -187,11 +187,16 @@ static void on_drain_timeout(evutil_socket_t fd, short what, void *arg)
     event_base_loopbreak(gw->base);
 }
 
-static void streams_drained(void *arg)
+static void mqtt_drained(void *arg)
 {
     vg_gateway_t *gw = arg;
-    vg_gw_mqtt_stop(gw); /* last: publishes "stopped" after the streams are gone */
     event_base_loopexit(gw->base, NULL);
+}
+
+static void streams_drained(void *arg)
+{
+    vg_gateway_t *gw = arg; /* last: MQTT says "stopped" once the streams are gone */
+    vg_gw_mqtt_drain(gw, mqtt_drained, gw);
 }
 
 static void begin_shutdown(vg_gateway_t *gw, const char *why)
@@ -311,7 +316,7 @@ void vg_gateway_free(vg_gateway_t *gw)
     vg_infer_free(gw->pool); /* pending model loads answer "failed" through the queue */
     if (gw->q)
         vg_loopq_drain(gw->q);
-    vg_gw_mqtt_stop(gw);
+    vg_gw_mqtt_free(gw);
     vg_control_free(gw->control);
     vg_streams_free(gw->streams);
     vg_loopq_free(gw->q);

@@ -23,12 +23,16 @@ struct vg_gateway {
     vg_infer_t *pool;
     vg_streams_t *streams;
     vg_control_t *control;
-    struct vg_mqtt *mqtt;
+    struct vg_mqtt *mqtt; /* vg_mqtt_t */
     struct vg_rest *rest;
-    struct event *sig_int, *sig_term, *sig_hup, *drain_timer;
+    struct event *sig_int, *sig_term, *sig_hup, *drain_timer, *telemetry_timer;
+    void (*mqtt_drained)(void *arg);
+    void *mqtt_drained_arg;
+    double tele_wall, tele_cpu;
     gw_phase_t phase;
     double started_at;
     char *status; /* instance status: running, reconfiguring, degraded, error, stopped */
+    char *published_status; /* last one sent on MQTT */
     vg_series_t *reloads_ok, *reloads_failed;
 };
 
@@ -44,7 +48,9 @@ void vg_gw_on_changed(void *arg, const char *stream_id, bool removed);
 
 /* gateway_mqtt.c: MQTT wiring (status, control topics, publishing) */
 int vg_gw_mqtt_start(vg_gateway_t *gw);
-void vg_gw_mqtt_stop(vg_gateway_t *gw);
+/* Publishes "stopped", hands over what is queued, disconnects; then done(arg). */
+void vg_gw_mqtt_drain(vg_gateway_t *gw, void (*done)(void *arg), void *arg);
+void vg_gw_mqtt_free(vg_gateway_t *gw);
 void vg_gw_publish_inference(vg_gateway_t *gw, const char *stream_id, const char *payload);
 /* Retained stream status; s NULL and removed_id set clears the retained message. */
 void vg_gw_publish_stream_status(vg_gateway_t *gw, vg_stream_t *s, const char *removed_id);

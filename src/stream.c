@@ -28,6 +28,7 @@ struct vg_stream {
     char error[256];
     json_t *latest;
     double latest_at;
+    vg_worker_stats_t wstats[VG_STREAM_MAX_WORKER_STATS];
 };
 
 typedef struct dying {
@@ -237,6 +238,47 @@ void vg_stream_restart(vg_stream_t *s)
 
 /* ---- results ---------------------------------------------------------------------------- */
 
+/* Per-worker counters for telemetry, from the results themselves (loop thread). */
+static void account(vg_stream_t *s, const vg_infer_result_t *r)
+{
+    size_t i;
+    json_t *msg;
+    json_array_foreach(r->results, i, msg)
+    {
+        const char *wid = json_string_value(json_object_get(msg, "worker"));
+        for (size_t k = 0; wid && k < s->cfg->n_workers && k < VG_STREAM_MAX_WORKER_STATS; k++) {
+            if (strcmp(s->cfg->workers[k].worker_id, wid) != 0)
+                continue;
+            vg_worker_stats_t *w = &s->wstats[k];
+            w->results++;
+            w->inference_ms += json_number_value(json_object_get(msg, "inference_ms"));
+            if (w->last_seq && r->seq > w->last_seq + 1)
+                w->dropped += r->seq - w->last_seq - 1;
+            w->last_seq = r->seq;
+        }
+    }
+}
+
+void vg_stream_take_worker_stats(vg_stream_t *s, size_t i, vg_worker_stats_t *out)
+{
+    memset(out, 0, sizeof(*out));
+    if (i >= VG_STREAM_MAX_WORKER_STATS)
+        return;
+    *out = s->wstats[i];
+    uint64_t last = s->wstats[i].last_seq;
+    memset(&s->wstats[i], 0, sizeof(s->wstats[i]));
+    s->wstats[i].last_seq = last;
+}
+
+double vg_stream_fps_measured(const vg_stream_t *s)
+{
+    vg_capture_stats_t st;
+    if (!s->cap)
+        return 0;
+    vg_capture_stats(s->cap, &st);
+    return st.fps;
+}
+
 static void on_result_loop(void *ctx, void *msg)
 {
     vg_streams_t *ss = ctx;
@@ -246,6 +288,7 @@ static void on_result_loop(void *ctx, void *msg)
         json_decref(s->latest);
         s->latest = json_incref(r->results);
         s->latest_at = vg_now_wall();
+        account(s, r);
         if (ss->o.on_result)
             ss->o.on_result(ss->o.arg, s, r);
     }

@@ -65,6 +65,17 @@ const char *vg_stream_error(const vg_stream_t *s);   /* redacted, "" when none *
 vg_mailbox_t *vg_stream_mailbox(vg_stream_t *s);
 /* The latest inference results (JSON array, borrowed) or NULL, and when they came. */
 json_t *vg_stream_latest(const vg_stream_t *s, double *at);
+#define VG_STREAM_MAX_WORKER_STATS 8
+typedef struct {
+    uint64_t results;    /* results since the last take */
+    double inference_ms; /* their summed inference time */
+    uint64_t dropped;    /* sampled frames the worker never saw */
+    uint64_t last_seq;
+} vg_worker_stats_t;
+/* Returns worker i's counters since the previous call and restarts them (telemetry). */
+void vg_stream_take_worker_stats(vg_stream_t *s, size_t i, vg_worker_stats_t *out);
+double vg_stream_fps_measured(const vg_stream_t *s);
+
 /* A JSON description: id, redacted url, state, fps target and measured, workers. */
 json_t *vg_stream_describe(const vg_stream_t *s);
 
