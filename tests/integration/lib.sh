@@ -75,9 +75,10 @@ clip() {
     echo "$out"
 }
 
-# start_vigild CONFIG: runs the daemon, waits for /healthz on $HTTP_PORT; sets VPID, URL.
+# start_vigild CONFIG [NAME]: runs the daemon (log $T/NAME.log, default vigild.log), waits
+# for /healthz on $HTTP_PORT; sets VPID, URL.
 start_vigild() {
-    bg vigild "$BUILD/vigild" -c "$1"
+    bg "${2:-vigild}" "$BUILD/vigild" -c "$1"
     VPID=$LAST_PID
     URL=http://127.0.0.1:$HTTP_PORT
     wait_for 15 curl -sf "$URL/healthz" || fail "vigild did not start"
