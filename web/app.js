@@ -143,7 +143,7 @@ async function fetchStreams() {
     return data;
   } catch (e) {
     const since = lastOk ? ` since ${clock(lastOk)}` : '';
-    const why = e.name === 'TimeoutError' ? 'no answer' : e.message;
+    const why = { TimeoutError: 'no answer', TypeError: 'no connection' }[e.name] ?? e.message;
     showApiBanner(`Gateway unreachable${since} (${why}). The rooms below are NOT up to date.`);
     for (const t of tiles.values()) t.el.classList.add('is-stale');
     return null;
@@ -259,7 +259,7 @@ function updateTile(t, s) {
     if (alarm) {
       const detail = document.createElement('small');
       detail.textContent = s.error || '';
-      box.append(`⚠ ${t.id}: ${ALARM_TEXT[s.state]}`, detail);
+      box.append(`⚠ ${t.id}: ${ALARM_TEXT[s.state]}. `, detail);
     }
   }
 
@@ -387,7 +387,7 @@ $('#add-form').addEventListener('submit', async (ev) => {
   if (await command('/api/v1/streams', 'POST', body, f.msg)) {
     f.stream_id.value = '';
     f.url.value = '';
-    setMsg(f.msg, `Room ${body.stream_id} added`, 'ok');
+    setMsg(f.msg, `Added ${body.stream_id}`, 'ok');
     pollSoon();
   }
   button.disabled = false;
