@@ -101,6 +101,22 @@ async function checkSnapshots(page) {
       return img && !img.hidden && img.complete && img.naturalWidth > 0;
     }, tile(id), { timeout: 15000 });
   ok('running rooms show a loaded snapshot');
+
+  // the picture is replaced every few seconds, and never blanks while it is
+  const first = await page.$eval(`${tile(PERSON)} img.snapshot`, (img) => {
+    window.blanked = 0;
+    const fig = img.closest('figure');
+    new MutationObserver(() => {
+      const now = fig.querySelector('img.snapshot');
+      if (!now || now.hidden || !(now.naturalWidth > 0)) window.blanked++;
+    }).observe(fig, { childList: true, subtree: true, attributes: true });
+    return img.src;
+  });
+  await page.waitForFunction(([sel, src]) => document.querySelector(`${sel} img.snapshot`).src !== src,
+    [tile(PERSON), first], { timeout: 8000 });
+  const blanked = await page.evaluate(() => window.blanked);
+  if (blanked) fail(`the snapshot blanked ${blanked} time(s) while being replaced`);
+  ok('snapshots refresh in place without blanking');
 }
 
 async function checkPersonCount(page) {
