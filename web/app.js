@@ -73,6 +73,9 @@ async function readJson(res) {
   }
 }
 
+// fetch() rejects with a TypeError when there is no connection at all.
+const whyFailed = (e) => ({ TimeoutError: 'no answer', TypeError: 'no connection' })[e.name] ?? e.message;
+
 const streamPath = (id) => `/api/v1/streams/${encodeURIComponent(id)}`;
 
 function setMsg(out, text, kind = '') {
@@ -95,7 +98,7 @@ async function command(path, method, body, out) {
     }
     setMsg(out, ack?.error?.message ?? `The gateway answered HTTP ${res.status}`, 'error');
   } catch (e) {
-    setMsg(out, `Could not reach the gateway (${e.name === 'TimeoutError' ? 'timed out' : e.message})`, 'error');
+    setMsg(out, `Could not reach the gateway (${whyFailed(e)})`, 'error');
   }
   return false;
 }
@@ -143,8 +146,7 @@ async function fetchStreams() {
     return data;
   } catch (e) {
     const since = lastOk ? ` since ${clock(lastOk)}` : '';
-    const why = e.name === 'TimeoutError' ? 'no answer' : e.message;
-    showApiBanner(`Gateway unreachable${since} (${why}). The rooms below are NOT up to date.`);
+    showApiBanner(`Gateway unreachable${since} (${whyFailed(e)}). The rooms below are NOT up to date.`);
     for (const t of tiles.values()) t.el.classList.add('is-stale');
     return null;
   }
@@ -161,6 +163,8 @@ async function loadModels() {
 
 function showApiBanner(text, askForToken = false) {
   const banner = $('#api-banner');
+  if (!banner.hidden && banner.dataset.text === text) return; // announce a change only once
+  banner.dataset.text = text;
   banner.textContent = text;
   if (askForToken) {
     const b = document.createElement('button');
@@ -170,7 +174,7 @@ function showApiBanner(text, askForToken = false) {
     banner.append(b);
   }
   banner.hidden = false;
-  $('#summary').textContent = 'Gateway unreachable';
+  $('#summary').textContent = askForToken ? 'Access token needed' : 'Gateway unreachable';
   $('#summary').classList.add('bad');
 }
 
@@ -194,6 +198,8 @@ function makeTile(id) {
     snapBusy: false,
     fpsDirty: false,
     alarmKey: '',
+    model: '',
+    modelBusy: false,
     modelsShown: null,
   };
   $('.room', el).textContent = id;
@@ -213,7 +219,8 @@ function makeTile(id) {
   select.addEventListener('change', async () => {
     select.disabled = true;
     t.modelBusy = true;
-    await command(streamPath(id), 'PATCH', { model_id: select.value }, modelMsg);
+    if (!(await command(streamPath(id), 'PATCH', { model_id: select.value }, modelMsg)))
+      select.value = t.model; // show the model that is still running
     t.modelBusy = false;
     select.disabled = false;
     pollSoon();
@@ -259,7 +266,7 @@ function updateTile(t, s) {
     if (alarm) {
       const detail = document.createElement('small');
       detail.textContent = s.error || '';
-      box.append(`⚠ ${t.id}: ${ALARM_TEXT[s.state]}`, detail);
+      box.append(`⚠ ${t.id}: ${ALARM_TEXT[s.state]}. `, detail);
     }
   }
 
@@ -284,6 +291,7 @@ function updateTile(t, s) {
 function updateModelSelect(t, s) {
   const select = $('.model', t.el);
   const current = (s.workers ?? []).find((w) => w.model_id)?.model_id ?? '';
+  t.model = current;
   if (t.modelsShown !== models) { // (re)fill when the model list changed
     select.replaceChildren(new Option('— none —', ''),
       ...models.map((m) => new Option(`${m.model_id} (${m.task})`, m.model_id)));
@@ -387,7 +395,7 @@ $('#add-form').addEventListener('submit', async (ev) => {
   if (await command('/api/v1/streams', 'POST', body, f.msg)) {
     f.stream_id.value = '';
     f.url.value = '';
-    setMsg(f.msg, `Room ${body.stream_id} added`, 'ok');
+    setMsg(f.msg, `Added ${body.stream_id}`, 'ok');
     pollSoon();
   }
   button.disabled = false;
