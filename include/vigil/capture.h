@@ -57,8 +57,9 @@ typedef struct {
 } vg_capture_view_t;
 
 /* Runs on the capture thread, never on the owner's thread: forward it through your own
- * queue. stream_id and error are borrowed for the call; error is NULL or a message with
- * any credentials redacted. After VG_CAPTURE_STOPPED no further call is made. */
+ * queue, and never call vg_capture_stop/free from it. stream_id and error are borrowed
+ * for the call; error is NULL or a message with any credentials redacted. Called once
+ * per state change (connecting first); after VG_CAPTURE_STOPPED no further call. */
 typedef void (*vg_capture_state_fn)(void *arg, const char *stream_id, vg_capture_state_t state,
                                     const char *error);
 
