@@ -358,8 +358,8 @@ int vg_capture_start(vg_capture_t *c)
 {
     if (c->started) return VG_EBUSY;
     c->started = true;
-    VG_INFO(MOD, "capture_start", "{s:s, s:s, s:f, s:i}", "stream_id", c->cfg.stream_id, "url",
-            c->cfg.url_redacted, "fps", atomic_load(&c->fps), "views", (int)c->n_views);
+    VG_INFO(MOD, "capture_start", "{s:s, s:s, s:f}", "stream_id", c->cfg.stream_id, "url",
+            c->cfg.url_redacted, "fps", atomic_load(&c->fps));
     VG_CHECK(pthread_create(&c->thread, NULL, capture_main, c) == 0);
     return VG_OK;
 }

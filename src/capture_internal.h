@@ -56,6 +56,9 @@ typedef struct {
     double running_since, last_progress; /* monotonic */
     bool paced;                          /* non-live inputs: real-time pacing by dts */
     double pace_wall0, pace_ts0, pace_last;
+    double loop_offset;       /* added to a file's timestamps after loops */
+    double max_ts, frame_dur; /* latest stream time seen; picture duration */
+    bool loop_pending;        /* looped; the offset is set at the next packet */
     bool keyframe_only, need_key;
     double need_key_until;
     vg_sampler_t sampler;

@@ -45,9 +45,27 @@ static void set_error(vg_capture_t *c, const char *what, int averr)
         snprintf(c->run.err, sizeof(c->run.err), "%s %s", what, c->cfg.url_redacted);
 }
 
-static double ts_seconds(int64_t ts, AVRational tb)
+/* Stream time in seconds (NAN if none), continuous across the loops of a file. */
+static double stream_time(const vg_capture_session_t *s, int64_t ts)
 {
-    return ts == AV_NOPTS_VALUE ? NAN : (double)ts * av_q2d(tb);
+    return ts == AV_NOPTS_VALUE ? NAN : (double)ts * av_q2d(s->tb) + s->loop_offset;
+}
+
+static double packet_time(const vg_capture_session_t *s, const AVPacket *pkt)
+{
+    return stream_time(s, pkt->pts != AV_NOPTS_VALUE ? pkt->pts : pkt->dts);
+}
+
+/* After a file looped, shifts its timestamps to continue one picture after the last
+ * one, so pacing, sampling and keyframe measurement see one unbroken timeline. */
+static void follow_timeline(vg_capture_session_t *s, const AVPacket *pkt)
+{
+    if (s->loop_pending && !isnan(packet_time(s, pkt))) {
+        s->loop_offset += s->max_ts + s->frame_dur - packet_time(s, pkt);
+        s->loop_pending = false;
+    }
+    double t = packet_time(s, pkt);
+    if (!isnan(t) && (isnan(s->max_ts) || t > s->max_ts)) s->max_ts = t;
 }
 
 static const char *pix_fmt_name(int fmt)
@@ -62,7 +80,7 @@ static const char *pix_fmt_name(int fmt)
  * False when stop or restart interrupted the wait. */
 static bool pace(vg_capture_t *c, vg_capture_session_t *s, const AVPacket *pkt)
 {
-    double t = ts_seconds(pkt->dts != AV_NOPTS_VALUE ? pkt->dts : pkt->pts, s->tb);
+    double t = stream_time(s, pkt->dts != AV_NOPTS_VALUE ? pkt->dts : pkt->pts);
     if (s->live || isnan(t)) return true;
     double now = vg_now_mono();
     double due = s->pace_wall0 + (t - s->pace_ts0);
@@ -98,7 +116,7 @@ static void update_decode_mode(vg_capture_t *c, vg_capture_session_t *s)
 static bool want_packet(vg_capture_t *c, vg_capture_session_t *s, const AVPacket *pkt, double now)
 {
     bool key = pkt->flags & AV_PKT_FLAG_KEY;
-    double ts = ts_seconds(pkt->pts != AV_NOPTS_VALUE ? pkt->pts : pkt->dts, s->tb);
+    double ts = packet_time(s, pkt);
     if (key) atomic_store(&c->key_interval, vg_sampler_note_keyframe(&s->sampler, ts));
     update_decode_mode(c, s);
     if (s->need_key) {
@@ -196,7 +214,7 @@ static void handle_picture(vg_capture_t *c, vg_capture_session_t *s, const AVFra
 {
     double now = vg_now_mono();
     note_picture(c, s, pic, now);
-    double ts = ts_seconds(pic->best_effort_timestamp, s->tb);
+    double ts = stream_time(s, pic->best_effort_timestamp);
     if (!vg_sampler_take(&s->sampler, ts, now, atomic_load(&c->fps))) return;
     vg_frame_t *f = build_frame(c, s, pic, ts);
     if (!f) return;
@@ -342,7 +360,11 @@ static vg_capture_outcome_t session_open(vg_capture_t *c, vg_capture_session_t *
     s->vstream = rc;
     for (unsigned i = 0; i < s->fmt->nb_streams; i++)
         s->fmt->streams[i]->discard = (int)i == s->vstream ? AVDISCARD_DEFAULT : AVDISCARD_ALL;
-    s->tb = s->fmt->streams[s->vstream]->time_base;
+    AVStream *st = s->fmt->streams[s->vstream];
+    s->tb = st->time_base;
+    s->frame_dur = st->avg_frame_rate.num > 0 && st->avg_frame_rate.den > 0
+                       ? av_q2d(av_inv_q(st->avg_frame_rate))
+                       : 0.04;
     if ((rc = open_decoder(c, s, codec)) < 0)
         return failure(c, s, "cannot open the decoder for", rc);
     s->live = (s->fmt->iformat->flags & AVFMT_NOFILE) ||
@@ -362,8 +384,7 @@ static bool rewind_input(vg_capture_session_t *s)
     int64_t start = s->fmt->start_time != AV_NOPTS_VALUE ? s->fmt->start_time : 0;
     if (avformat_seek_file(s->fmt, -1, INT64_MIN, start, start, 0) < 0) return false;
     avcodec_flush_buffers(s->dec);
-    s->paced = false;
-    vg_sampler_rewind(&s->sampler);
+    s->loop_pending = !isnan(s->max_ts);
     s->need_key = true;
     s->need_key_until = vg_now_mono() + 1.0;
     return true;
@@ -390,6 +411,7 @@ static vg_capture_outcome_t session_read(vg_capture_t *c, vg_capture_session_t *
             return failure(c, s, rc == AVERROR_EOF ? "end of stream from" : "read error from", rc);
         if (s->pkt->stream_index == s->vstream) {
             remember_read_time(s, s->pkt);
+            follow_timeline(s, s->pkt);
             if (pace(c, s, s->pkt) && want_packet(c, s, s->pkt, vg_now_mono()))
                 decode_packet(c, s, s->pkt);
         }
@@ -400,6 +422,7 @@ static vg_capture_outcome_t session_read(vg_capture_t *c, vg_capture_session_t *
 vg_capture_outcome_t vg_capture_session_run(vg_capture_t *c, vg_capture_session_t *s)
 {
     memset(s, 0, sizeof(*s));
+    s->max_ts = NAN;
     vg_sampler_reset(&s->sampler);
     vg_capture_outcome_t out = session_open(c, s);
     if (out != VG_CAPTURE_OUT_OPENED) return out;

@@ -16,12 +16,6 @@ void vg_sampler_reset(vg_sampler_t *s)
     s->last_key_ts = NAN;
 }
 
-void vg_sampler_rewind(vg_sampler_t *s)
-{
-    s->wall = s->started = s->have_last = false;
-    s->last_key_ts = NAN;
-}
-
 double vg_sampler_keyframe_interval(const vg_sampler_t *s)
 {
     double longest = 0;

@@ -24,10 +24,6 @@ typedef struct {
 
 /* A new connection: forgets everything. */
 void vg_sampler_reset(vg_sampler_t *s);
-/* The input jumped back (a file looped): restarts the grid in stream time and forgets
- * the last keyframe time, but keeps the measured keyframe interval. */
-void vg_sampler_rewind(vg_sampler_t *s);
-
 /* Records a packet's keyframe; returns the keyframe interval (0 while unknown: fewer
  * than two keyframes, or gaps that are not positive or longer than 60 s). */
 double vg_sampler_note_keyframe(vg_sampler_t *s, double ts);
@@ -43,7 +39,7 @@ bool vg_sampler_wants(const vg_sampler_t *s, double ts, double now);
 /* Records a decoded picture; true when it is kept. Keeps one picture per 1/fps step of
  * a grid in stream time, so the kept rate is fps on average whatever the source rate
  * (all pictures when the source is slower). Timestamps missing or going backwards
- * switch the grid to wall time until the next reset or rewind. */
+ * switch the grid to wall time until the next reset. */
 bool vg_sampler_take(vg_sampler_t *s, double ts, double now, double fps);
 
 #endif

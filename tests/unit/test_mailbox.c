@@ -9,6 +9,7 @@
 #include <libavutil/frame.h>
 #include <libswscale/swscale.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -201,6 +202,7 @@ static void *stress_producer(void *arg)
         memset(v->data, (int)(i & 0xff), (size_t)v->stride * 2);
         if (i % 16 == 0) vg_frame_set_source(f, s->picture);
         vg_mailbox_post(s->mb, f);
+        sched_yield(); /* let the consumers in: more interleavings, fewer drops */
     }
     atomic_store(&s->done, true);
     return NULL;
