@@ -21,7 +21,6 @@
 #include "vigil/common.h"
 #include "vigil/log.h"
 #include "vigil/mailbox.h"
-#include "metrics_stub.h" /* throwaway until src/metrics.c lands; see the file */
 
 static char dir[256];
 static char clip_g30[300], clip_g15[300], clip_resize[300], clip_ts[300], text_file[300];
