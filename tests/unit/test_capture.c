@@ -21,6 +21,7 @@
 #include "vigil/common.h"
 #include "vigil/log.h"
 #include "vigil/mailbox.h"
+#include "vigil/metrics.h"
 
 static char dir[256];
 static char clip_g30[300], clip_g15[300], clip_resize[300], clip_ts[300], text_file[300];
