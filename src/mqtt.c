@@ -2,15 +2,15 @@
  *
  * Loop thread only; libmosquitto never starts a thread. Per connection attempt: resolve
  * the host off the loop (resolve.c) unless it is numeric, mosquitto_connect_async(),
- * then one persistent read event on mosquitto_socket() (-> mosquitto_loop_read), a
- * write event armed only while mosquitto_want_write() (-> mosquitto_loop_write), and a
- * 0.5 s tick for mosquitto_loop_misc() (keepalive) and the connect timeout. The io
- * events are created for each new socket and freed when it goes away, so a reused fd
- * number never confuses libevent. libmosquitto callbacks only record state: the CONNACK
- * work (resubscribe, flush the outbox, the owner's on_connect) runs from a separate
- * event, after libmosquitto has queued its re-sends of unacknowledged messages, so the
- * order on the wire stays the publish order. Reconnects are timer-driven, never from
- * inside a callback (libmosquitto closes the old socket after on_disconnect returns). */
+ * then a persistent read event on the socket (-> mosquitto_loop_read), a write event
+ * armed only while mosquitto_want_write() (-> mosquitto_loop_write), and a 0.5 s tick
+ * for mosquitto_loop_misc() (keepalive) and the connect timeout (one keepalive). The io
+ * events watch a dup of each new socket and are dropped with it, so neither libmosquitto
+ * closing its fd before telling us nor a reused fd number confuses libevent.
+ * libmosquitto callbacks only record state: the CONNACK work (resubscribe, flush the
+ * outbox, the owner's on_connect) runs from a separate event, after libmosquitto has
+ * queued its re-sends of unacknowledged messages, so the wire order stays the publish
+ * order. Reconnects are timer-driven, never started inside a libmosquitto callback. */
 #include "vigil/mqtt.h"
 #include "vigil/common.h"
 #include "vigil/gateway.h"
@@ -33,7 +33,6 @@
 
 #define MOD "mqtt"
 #define TICK_S 0.5
-#define CONNECT_TIMEOUT_S 10.0
 #define STABLE_S 10.0 /* a connection that lasted this long resets the backoff */
 #define MQTT_MAX_PAYLOAD 268435455u
 
@@ -131,7 +130,11 @@ static struct timeval tv_of(double s)
 
 static const char *rc_text(int rc, int err)
 {
-    return rc == MOSQ_ERR_ERRNO ? strerror(err) : mosquitto_strerror(rc);
+    if (rc == MOSQ_ERR_ERRNO)
+        return strerror(err);
+    if (rc == MOSQ_ERR_KEEPALIVE) /* "Unknown error." in libmosquitto 2.0 */
+        return "keepalive timeout: no answer from the broker";
+    return mosquitto_strerror(rc);
 }
 
 static void update_gauges(const vg_mqtt_t *m)
@@ -444,8 +447,9 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
         mosquitto_loop_misc(m->mosq);
         after_io(m);
     }
+    /* no CONNACK within a keepalive interval: as dead as a missed ping */
     if ((m->state == ST_RESOLVING || m->state == ST_CONNECTING) &&
-        vg_now_mono() - m->attempt_started > CONNECT_TIMEOUT_S)
+        vg_now_mono() - m->attempt_started > m->keepalive_s)
         connection_down(m, MOSQ_ERR_TIMEOUT, "connect timed out");
 }
 
@@ -539,12 +543,16 @@ static void cb_subscribe(struct mosquitto *mosq, void *obj, int mid, int n, cons
             VG_WARN(MOD, "subscribe_refused", "{s:s, s:i}", "topic", s->pattern, "qos", s->qos);
 }
 
+/* libmosquitto's errors (TLS verification details, ...) as warnings, the rest as debug.
+ * It never logs credentials. */
 static void cb_log(struct mosquitto *mosq, void *obj, int level, const char *text)
 {
     (void)mosq;
     (void)obj;
-    if (vg_log_enabled(VG_LOG_DEBUG))
-        VG_DEBUG(MOD, "libmosquitto", "{s:i, s:s}", "mosq_level", level, "text", text);
+    if (level & MOSQ_LOG_ERR)
+        VG_WARN(MOD, "library_error", "{s:s}", "text", text);
+    else if (vg_log_enabled(VG_LOG_DEBUG))
+        VG_DEBUG(MOD, "library", "{s:i, s:s}", "mosq_level", level, "text", text);
 }
 
 /* ---- connected -------------------------------------------------------------------- */
