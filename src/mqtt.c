@@ -11,9 +11,8 @@
  * outbox, the owner's on_connect) runs from a separate event, after libmosquitto has
  * queued its re-sends of unacknowledged messages, so the wire order stays the publish
  * order. Reconnects are timer-driven, never started inside a libmosquitto callback. */
-#include "vigil/mqtt.h"
+#include "mqtt_internal.h"
 #include "vigil/common.h"
-#include "vigil/gateway.h"
 #include "vigil/log.h"
 #include "vigil/metrics.h"
 #include "vigil/outbox.h"
@@ -616,62 +615,6 @@ static void on_stopped(evutil_socket_t fd, short what, void *arg)
 
 /* ---- construction ----------------------------------------------------------------- */
 
-static int set_credentials(vg_mqtt_t *m, const vg_mqtt_cfg_t *cfg)
-{
-    bool user = cfg->username && *cfg->username;
-    bool pwfile = cfg->password_file && *cfg->password_file;
-    if (!user && !pwfile)
-        return VG_OK;
-    if (!user) {
-        VG_ERROR(MOD, "bad_config", "{s:s}", "reason", "mqtt.password_file needs mqtt.username");
-        return VG_EINVAL;
-    }
-    char *pw = NULL;
-    if (pwfile && !(pw = vg_read_secret_file(cfg->password_file, "mqtt password")))
-        return VG_EIO;
-    int rc = mosquitto_username_pw_set(m->mosq, cfg->username, pw);
-    if (pw) {
-        explicit_bzero(pw, strlen(pw));
-        free(pw);
-    }
-    return rc == MOSQ_ERR_SUCCESS ? VG_OK : VG_EINVAL;
-}
-
-/* An encrypted key would make OpenSSL prompt on the terminal: refuse instead. */
-static int no_key_password(char *buf, int size, int rwflag, void *userdata)
-{
-    (void)buf;
-    (void)size;
-    (void)rwflag;
-    (void)userdata;
-    return 0;
-}
-
-static int set_tls(vg_mqtt_t *m, const vg_tls_cfg_t *t)
-{
-    bool ca = t->ca_file && *t->ca_file, cert = t->cert_file && *t->cert_file;
-    bool key = t->key_file && *t->key_file;
-    if (!ca && !cert && !key)
-        return VG_OK;
-    if (cert != key) {
-        VG_ERROR(MOD, "bad_config", "{s:s}", "reason",
-                 "mqtt.tls.cert_file and mqtt.tls.key_file go together");
-        return VG_EINVAL;
-    }
-    /* without a CA file, trust the system's CA directory */
-    int rc = mosquitto_tls_set(m->mosq, ca ? t->ca_file : NULL, ca ? NULL : "/etc/ssl/certs",
-                               cert ? t->cert_file : NULL, key ? t->key_file : NULL,
-                               no_key_password);
-    if (rc != MOSQ_ERR_SUCCESS) {
-        VG_ERROR(MOD, "tls_config_failed", "{s:s?, s:s?, s:s?, s:s}", "ca_file",
-                 ca ? t->ca_file : NULL, "cert_file", cert ? t->cert_file : NULL, "key_file",
-                 key ? t->key_file : NULL, "reason", mosquitto_strerror(rc));
-        return VG_EINVAL;
-    }
-    m->tls = true;
-    return VG_OK;
-}
-
 static int setup_mosquitto(vg_mqtt_t *m, const vg_mqtt_cfg_t *cfg, const vg_mqtt_hooks_t *h)
 {
     /* clean_session = false: the broker and libmosquitto keep the session, so messages
@@ -691,18 +634,7 @@ static int setup_mosquitto(vg_mqtt_t *m, const vg_mqtt_cfg_t *cfg, const vg_mqtt
     mosquitto_message_callback_set(m->mosq, cb_message);
     mosquitto_subscribe_callback_set(m->mosq, cb_subscribe);
     mosquitto_log_callback_set(m->mosq, cb_log);
-    int rc = set_credentials(m, cfg);
-    if (rc == VG_OK)
-        rc = set_tls(m, &cfg->tls);
-    if (rc == VG_OK && h->will_topic) {
-        const char *p = h->will_payload ? h->will_payload : "";
-        if (mosquitto_will_set(m->mosq, h->will_topic, (int)strlen(p), p, 1, true) !=
-            MOSQ_ERR_SUCCESS) {
-            VG_ERROR(MOD, "bad_will", "{s:s}", "topic", h->will_topic);
-            rc = VG_EINVAL;
-        }
-    }
-    return rc;
+    return vg_mqtt_setup_session(m->mosq, cfg, h, &m->tls);
 }
 
 static struct event *loop_event(vg_mqtt_t *m, event_callback_fn fn, short flags)
