@@ -497,6 +497,7 @@ static void cb_connect(struct mosquitto *mosq, void *obj, int rc, int flags)
         return;
     }
     m->state = ST_CONNACKED;
+    m->connected_at = vg_now_mono();
     m->session_present = flags & 1;
     event_active(m->ev_ready, EV_TIMEOUT, 0);
 }
@@ -575,7 +576,6 @@ static void on_ready(evutil_socket_t fd, short what, void *arg)
     if (m->state != ST_CONNACKED)
         return;
     m->state = ST_READY;
-    m->connected_at = vg_now_mono();
     m->overflow_logged = false;
     vg_series_set(metrics.connected, 1);
     if (m->ever_connected)
@@ -583,7 +583,7 @@ static void on_ready(evutil_socket_t fd, short what, void *arg)
     m->ever_connected = true;
     VG_INFO(MOD, "connected", "{s:s, s:i, s:s, s:b, s:b, s:i, s:i}", "host", m->host, "port",
             m->port, "client_id", m->client_id, "tls", m->tls, "session_present",
-            m->session_present, "resending", (int)m->n_inflight, "outbox",
+            m->session_present, "unacknowledged", (int)m->n_inflight, "outbox",
             (int)vg_outbox_len(m->outbox));
     for (sub_t *s = m->subs; s && m->state == ST_READY; s = s->next)
         send_sub(m, s);

@@ -85,7 +85,7 @@ wait_for 5 ready sub2 test/echo b || fail "subscriber 2 not ready"
 PAUSED_AT=$(last_stat driver seq)
 kill -CONT "$DRV"
 wait_for 10 count_ge '"event":"connected"' "$T/driver.log" 2 || fail "no reconnect"
-RESENT=$(grep '"event":"connected"' "$T/driver.log" | tail -1 | jq -r .resending)
+RESENT=$(grep '"event":"connected"' "$T/driver.log" | tail -1 | jq -r .unacknowledged)
 [ "$RESENT" -gt 0 ] || fail "nothing was waiting for an ack at reconnect ($RESENT)"
 wait_for 10 grep -qx "test/seq $((PAUSED_AT + 10))" "$T/sub2.log" ||
     fail "sequence did not get past the outage (paused at $PAUSED_AT)"
