@@ -2,18 +2,17 @@
  *
  * Loop thread only; libmosquitto never starts a thread. Per connection attempt: resolve
  * the host off the loop (resolve.c) unless it is numeric, mosquitto_connect_async(),
- * then one persistent read event on mosquitto_socket() (-> mosquitto_loop_read), a
- * write event armed only while mosquitto_want_write() (-> mosquitto_loop_write), and a
- * 0.5 s tick for mosquitto_loop_misc() (keepalive) and the connect timeout. The io
- * events are created for each new socket and freed when it goes away, so a reused fd
- * number never confuses libevent. libmosquitto callbacks only record state: the CONNACK
- * work (resubscribe, flush the outbox, the owner's on_connect) runs from a separate
- * event, after libmosquitto has queued its re-sends of unacknowledged messages, so the
- * order on the wire stays the publish order. Reconnects are timer-driven, never from
- * inside a callback (libmosquitto closes the old socket after on_disconnect returns). */
-#include "vigil/mqtt.h"
+ * then a persistent read event on the socket (-> mosquitto_loop_read), a write event
+ * armed only while mosquitto_want_write() (-> mosquitto_loop_write), and a 0.5 s tick
+ * for mosquitto_loop_misc() (keepalive) and the connect timeout (one keepalive). The io
+ * events watch a dup of each new socket and are dropped with it, so neither libmosquitto
+ * closing its fd before telling us nor a reused fd number confuses libevent.
+ * libmosquitto callbacks only record state: the CONNACK work (resubscribe, flush the
+ * outbox, the owner's on_connect) runs from a separate event, after libmosquitto has
+ * queued its re-sends of unacknowledged messages, so the wire order stays the publish
+ * order. Reconnects are timer-driven, never started inside a libmosquitto callback. */
+#include "mqtt_internal.h"
 #include "vigil/common.h"
-#include "vigil/gateway.h"
 #include "vigil/log.h"
 #include "vigil/metrics.h"
 #include "vigil/outbox.h"
@@ -33,7 +32,6 @@
 
 #define MOD "mqtt"
 #define TICK_S 0.5
-#define CONNECT_TIMEOUT_S 10.0
 #define STABLE_S 10.0 /* a connection that lasted this long resets the backoff */
 #define MQTT_MAX_PAYLOAD 268435455u
 
@@ -131,7 +129,11 @@ static struct timeval tv_of(double s)
 
 static const char *rc_text(int rc, int err)
 {
-    return rc == MOSQ_ERR_ERRNO ? strerror(err) : mosquitto_strerror(rc);
+    if (rc == MOSQ_ERR_ERRNO)
+        return strerror(err);
+    if (rc == MOSQ_ERR_KEEPALIVE) /* "Unknown error." in libmosquitto 2.0 */
+        return "keepalive timeout: no answer from the broker";
+    return mosquitto_strerror(rc);
 }
 
 static void update_gauges(const vg_mqtt_t *m)
@@ -444,8 +446,9 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
         mosquitto_loop_misc(m->mosq);
         after_io(m);
     }
+    /* no CONNACK within a keepalive interval: as dead as a missed ping */
     if ((m->state == ST_RESOLVING || m->state == ST_CONNECTING) &&
-        vg_now_mono() - m->attempt_started > CONNECT_TIMEOUT_S)
+        vg_now_mono() - m->attempt_started > m->keepalive_s)
         connection_down(m, MOSQ_ERR_TIMEOUT, "connect timed out");
 }
 
@@ -494,6 +497,7 @@ static void cb_connect(struct mosquitto *mosq, void *obj, int rc, int flags)
         return;
     }
     m->state = ST_CONNACKED;
+    m->connected_at = vg_now_mono();
     m->session_present = flags & 1;
     event_active(m->ev_ready, EV_TIMEOUT, 0);
 }
@@ -539,12 +543,16 @@ static void cb_subscribe(struct mosquitto *mosq, void *obj, int mid, int n, cons
             VG_WARN(MOD, "subscribe_refused", "{s:s, s:i}", "topic", s->pattern, "qos", s->qos);
 }
 
+/* libmosquitto's errors (TLS verification details, ...) as warnings, the rest as debug.
+ * It never logs credentials. */
 static void cb_log(struct mosquitto *mosq, void *obj, int level, const char *text)
 {
     (void)mosq;
     (void)obj;
-    if (vg_log_enabled(VG_LOG_DEBUG))
-        VG_DEBUG(MOD, "libmosquitto", "{s:i, s:s}", "mosq_level", level, "text", text);
+    if (level & MOSQ_LOG_ERR)
+        VG_WARN(MOD, "library_error", "{s:s}", "text", text);
+    else if (vg_log_enabled(VG_LOG_DEBUG))
+        VG_DEBUG(MOD, "library", "{s:i, s:s}", "mosq_level", level, "text", text);
 }
 
 /* ---- connected -------------------------------------------------------------------- */
@@ -568,7 +576,6 @@ static void on_ready(evutil_socket_t fd, short what, void *arg)
     if (m->state != ST_CONNACKED)
         return;
     m->state = ST_READY;
-    m->connected_at = vg_now_mono();
     m->overflow_logged = false;
     vg_series_set(metrics.connected, 1);
     if (m->ever_connected)
@@ -576,7 +583,7 @@ static void on_ready(evutil_socket_t fd, short what, void *arg)
     m->ever_connected = true;
     VG_INFO(MOD, "connected", "{s:s, s:i, s:s, s:b, s:b, s:i, s:i}", "host", m->host, "port",
             m->port, "client_id", m->client_id, "tls", m->tls, "session_present",
-            m->session_present, "resending", (int)m->n_inflight, "outbox",
+            m->session_present, "unacknowledged", (int)m->n_inflight, "outbox",
             (int)vg_outbox_len(m->outbox));
     for (sub_t *s = m->subs; s && m->state == ST_READY; s = s->next)
         send_sub(m, s);
@@ -608,62 +615,6 @@ static void on_stopped(evutil_socket_t fd, short what, void *arg)
 
 /* ---- construction ----------------------------------------------------------------- */
 
-static int set_credentials(vg_mqtt_t *m, const vg_mqtt_cfg_t *cfg)
-{
-    bool user = cfg->username && *cfg->username;
-    bool pwfile = cfg->password_file && *cfg->password_file;
-    if (!user && !pwfile)
-        return VG_OK;
-    if (!user) {
-        VG_ERROR(MOD, "bad_config", "{s:s}", "reason", "mqtt.password_file needs mqtt.username");
-        return VG_EINVAL;
-    }
-    char *pw = NULL;
-    if (pwfile && !(pw = vg_read_secret_file(cfg->password_file, "mqtt password")))
-        return VG_EIO;
-    int rc = mosquitto_username_pw_set(m->mosq, cfg->username, pw);
-    if (pw) {
-        explicit_bzero(pw, strlen(pw));
-        free(pw);
-    }
-    return rc == MOSQ_ERR_SUCCESS ? VG_OK : VG_EINVAL;
-}
-
-/* An encrypted key would make OpenSSL prompt on the terminal: refuse instead. */
-static int no_key_password(char *buf, int size, int rwflag, void *userdata)
-{
-    (void)buf;
-    (void)size;
-    (void)rwflag;
-    (void)userdata;
-    return 0;
-}
-
-static int set_tls(vg_mqtt_t *m, const vg_tls_cfg_t *t)
-{
-    bool ca = t->ca_file && *t->ca_file, cert = t->cert_file && *t->cert_file;
-    bool key = t->key_file && *t->key_file;
-    if (!ca && !cert && !key)
-        return VG_OK;
-    if (cert != key) {
-        VG_ERROR(MOD, "bad_config", "{s:s}", "reason",
-                 "mqtt.tls.cert_file and mqtt.tls.key_file go together");
-        return VG_EINVAL;
-    }
-    /* without a CA file, trust the system's CA directory */
-    int rc = mosquitto_tls_set(m->mosq, ca ? t->ca_file : NULL, ca ? NULL : "/etc/ssl/certs",
-                               cert ? t->cert_file : NULL, key ? t->key_file : NULL,
-                               no_key_password);
-    if (rc != MOSQ_ERR_SUCCESS) {
-        VG_ERROR(MOD, "tls_config_failed", "{s:s?, s:s?, s:s?, s:s}", "ca_file",
-                 ca ? t->ca_file : NULL, "cert_file", cert ? t->cert_file : NULL, "key_file",
-                 key ? t->key_file : NULL, "reason", mosquitto_strerror(rc));
-        return VG_EINVAL;
-    }
-    m->tls = true;
-    return VG_OK;
-}
-
 static int setup_mosquitto(vg_mqtt_t *m, const vg_mqtt_cfg_t *cfg, const vg_mqtt_hooks_t *h)
 {
     /* clean_session = false: the broker and libmosquitto keep the session, so messages
@@ -683,18 +634,7 @@ static int setup_mosquitto(vg_mqtt_t *m, const vg_mqtt_cfg_t *cfg, const vg_mqtt
     mosquitto_message_callback_set(m->mosq, cb_message);
     mosquitto_subscribe_callback_set(m->mosq, cb_subscribe);
     mosquitto_log_callback_set(m->mosq, cb_log);
-    int rc = set_credentials(m, cfg);
-    if (rc == VG_OK)
-        rc = set_tls(m, &cfg->tls);
-    if (rc == VG_OK && h->will_topic) {
-        const char *p = h->will_payload ? h->will_payload : "";
-        if (mosquitto_will_set(m->mosq, h->will_topic, (int)strlen(p), p, 1, true) !=
-            MOSQ_ERR_SUCCESS) {
-            VG_ERROR(MOD, "bad_will", "{s:s}", "topic", h->will_topic);
-            rc = VG_EINVAL;
-        }
-    }
-    return rc;
+    return vg_mqtt_setup_session(m->mosq, cfg, h, &m->tls);
 }
 
 static struct event *loop_event(vg_mqtt_t *m, event_callback_fn fn, short flags)

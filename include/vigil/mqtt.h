@@ -100,8 +100,9 @@ size_t vg_mqtt_inflight_len(const vg_mqtt_t *m); /* handed over, not yet acknowl
  * so the broker publishes the will instead. Calling it again does nothing. */
 void vg_mqtt_stop(vg_mqtt_t *m, double timeout_s);
 
-/* Frees at once (no DISCONNECT: the broker publishes the will). NULL is fine. Not from
- * inside a hook. */
+/* Frees at once (no DISCONNECT: the broker publishes the will); anything not yet
+ * acknowledged counts as dropped{reason="shutdown"}. NULL is fine. Allowed in on_stopped,
+ * not inside on_connect or on_message. */
 void vg_mqtt_free(vg_mqtt_t *m);
 
 #endif

@@ -4,7 +4,7 @@
 # (PUBACKs stop, the in-flight window fills) then killed; outbox grows and overflows
 # for a small-outbox client; broker restarted on the same port; reconnect, automatic
 # resubscription, the unacknowledged messages re-sent and the outbox flushed in order
-# without gaps; metrics; the last will on kill -9; a graceful stop with a final message.
+# without gaps; a message over 64 KiB passed through whole; metrics; the last will on kill -9; a graceful stop with a final message.
 . "$(dirname "$0")/lib.sh"
 
 DRIVER=$BUILD/tests/vigil-mqtt-driver
@@ -16,6 +16,7 @@ pub() { mosquitto_pub -h 127.0.0.1 -p "$MQTT_PORT" "$@"; }
 # ready LOG TOPIC TAG: publishes a probe and looks for it in $T/LOG.log (subscriber is up)
 ready() { pub -t "$2" -m "probe-$3" && grep -q "probe-$3" "$T/$1.log"; }
 # echo_ok TAG LOG: the driver echoes test/in to test/echo, seen by the subscriber LOG
+TEST_ECHO_PREFIX='test/echo '
 echo_ok() { pub -q 1 -t test/in -m "$1" && grep -qx "test/echo $1" "$T/$2.log"; }
 last_stat() { grep '^stats' "$T/$1.log" | tail -1 | sed "s/.* $2=\([0-9]*\).*/\1/"; }
 count() { grep -c "$1" "$2" || true; }
@@ -84,7 +85,7 @@ wait_for 5 ready sub2 test/echo b || fail "subscriber 2 not ready"
 PAUSED_AT=$(last_stat driver seq)
 kill -CONT "$DRV"
 wait_for 10 count_ge '"event":"connected"' "$T/driver.log" 2 || fail "no reconnect"
-RESENT=$(grep '"event":"connected"' "$T/driver.log" | tail -1 | jq -r .resending)
+RESENT=$(grep '"event":"connected"' "$T/driver.log" | tail -1 | jq -r .unacknowledged)
 [ "$RESENT" -gt 0 ] || fail "nothing was waiting for an ack at reconnect ($RESENT)"
 wait_for 10 grep -qx "test/seq $((PAUSED_AT + 10))" "$T/sub2.log" ||
     fail "sequence did not get past the outage (paused at $PAUSED_AT)"
@@ -95,7 +96,13 @@ awk '$1 == "test/seq" { if (n++ && $2 != prev + 1) { print "after " prev ": " $2
      prev = $2 } END { exit bad }' "$T/sub2.log" >"$T/gaps.txt" ||
     fail "sequence has gaps or reordering: $(head -3 "$T/gaps.txt")"
 wait_for 5 echo_ok ping-2 sub2 || fail "no echo after reconnect (resubscription)"
+head -c 150000 /dev/urandom | base64 -w0 >"$T/big.txt" # one ~200 KB line: over 64 KiB
+BIG=$(($(wc -c <"$T/big.txt") + ${#TEST_ECHO_PREFIX}))
+big_echoed() { awk -v n="$BIG" 'length($0) == n { f = 1 } END { exit !f }' "$T/sub2.log"; }
+pub -q 1 -t test/in -f "$T/big.txt"
+wait_for 5 big_echoed || fail "a message over 64 KiB was not passed through whole"
 pass "reconnect: $RESENT re-sent, then the outbox, in order from $FIRST (last seen $LAST_SEEN)"
+pass "resubscribed: echo works again, a ${BIG}-byte message passed through whole"
 
 wait_for 10 stat_is driver outbox 0 || fail "outbox never drained"
 M=$(metrics driver "$DRV")

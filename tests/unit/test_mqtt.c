@@ -1,0 +1,226 @@
+/* Unit tests for mqtt.c without a broker (the port is closed): argument checks, QoS 0
+ * dropped while offline, QoS 1 queued in the outbox with retained replacement and the
+ * drop policy, the metrics that count it, reconnect attempts, a stop that times out,
+ * and free without a stop. The integration tests cover the connected paths. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+
+#include <event2/event.h>
+#include <event2/thread.h>
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "vigil/common.h"
+#include "vigil/log.h"
+#include "vigil/metrics.h"
+#include "vigil/mqtt.h"
+
+static int closed_port(void)
+{
+    int s = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof(a);
+    assert_int_equal(bind(s, (struct sockaddr *)&a, sizeof(a)), 0);
+    assert_int_equal(getsockname(s, (struct sockaddr *)&a, &len), 0);
+    close(s); /* nothing listens there now: connects are refused */
+    return ntohs(a.sin_port);
+}
+
+static double gauge(const char *name)
+{
+    return vg_series_value(vg_metric_series(vg_metric_gauge(name, "", NULL)));
+}
+
+static double dropped(const char *reason)
+{
+    vg_metric_t *f = vg_metric_counter("vigil_mqtt_outbox_dropped_total", "", "reason");
+    return vg_series_value(vg_metric_series(f, reason));
+}
+
+typedef struct {
+    struct event_base *base;
+    vg_mqtt_t *m;
+    int stopped;
+} fixture_t;
+
+static void on_stopped(void *arg)
+{
+    fixture_t *f = arg;
+    f->stopped++;
+    event_base_loopbreak(f->base);
+}
+
+static void make(fixture_t *f, int outbox_limit, const char *host)
+{
+    memset(f, 0, sizeof(*f));
+    f->base = event_base_new();
+    vg_mqtt_cfg_t cfg = {.host = (char *)host, .port = closed_port(), .client_id = "unit",
+                         .keepalive_s = 5, .outbox_limit = outbox_limit};
+    vg_mqtt_hooks_t hooks = {.on_stopped = on_stopped, .arg = f,
+                             .will_topic = "unit/status", .will_payload = "offline"};
+    assert_int_equal(vg_mqtt_new(f->base, &cfg, &hooks, &f->m), 0);
+    vg_mqtt_set_backoff(f->m, 0.01, 0.02);
+}
+
+static void run_for(fixture_t *f, double s)
+{
+    struct timeval tv = {(time_t)s, (suseconds_t)((s - (time_t)s) * 1e6)};
+    event_base_loopexit(f->base, &tv);
+    event_base_dispatch(f->base);
+}
+
+static void destroy(fixture_t *f)
+{
+    vg_mqtt_free(f->m);
+    event_base_free(f->base);
+}
+
+static int setup(void **state)
+{
+    (void)state;
+    evthread_use_pthreads();
+    vg_log_set_level(VG_LOG_ERROR);
+    return 0;
+}
+
+static void test_bad_arguments(void **state)
+{
+    (void)state;
+    struct event_base *base = event_base_new();
+    vg_mqtt_t *m = NULL;
+    vg_mqtt_hooks_t hooks = {0};
+    vg_mqtt_cfg_t cfg = {.host = "127.0.0.1", .port = 1883, .client_id = "", .keepalive_s = 30};
+    assert_int_equal(vg_mqtt_new(base, &cfg, &hooks, &m), VG_EINVAL); /* no client id */
+    cfg.client_id = "x";
+    cfg.password_file = "/nonexistent/password";
+    assert_int_equal(vg_mqtt_new(base, &cfg, &hooks, &m), VG_EINVAL); /* no username */
+    cfg.username = "u";
+    assert_int_equal(vg_mqtt_new(base, &cfg, &hooks, &m), VG_EIO);
+    cfg.password_file = NULL;
+    cfg.tls.cert_file = "/etc/hostname";
+    assert_int_equal(vg_mqtt_new(base, &cfg, &hooks, &m), VG_EINVAL); /* cert without key */
+    assert_null(m);
+    event_base_free(base);
+
+    fixture_t f;
+    make(&f, 10, "127.0.0.1");
+    assert_int_equal(vg_mqtt_publish(f.m, "a/+/b", "x", 1, 1, false, VG_MQTT_CONTROL), VG_EINVAL);
+    assert_int_equal(vg_mqtt_publish(f.m, "", "x", 1, 1, false, VG_MQTT_CONTROL), VG_EINVAL);
+    assert_int_equal(vg_mqtt_publish(f.m, "a", "x", 1, 3, false, VG_MQTT_CONTROL), VG_EINVAL);
+    assert_int_equal(vg_mqtt_publish(f.m, "a", NULL, 1, 1, false, VG_MQTT_CONTROL), VG_EINVAL);
+    assert_int_equal(vg_mqtt_publish(f.m, "a", NULL, 0, 1, false, VG_MQTT_CONTROL), 0);
+    assert_int_equal(vg_mqtt_subscribe(f.m, "a/#/b", 1), VG_EINVAL);
+    assert_int_equal(vg_mqtt_subscribe(f.m, "a/+/b", 3), VG_EINVAL);
+    assert_int_equal(vg_mqtt_subscribe(f.m, "a/+/b", 1), 0);
+    assert_int_equal(vg_mqtt_subscribe(f.m, "a/+/b", 0), 0); /* same pattern: new QoS */
+    assert_int_equal(vg_mqtt_unsubscribe(f.m, "a/+/b"), 0);
+    assert_int_equal(vg_mqtt_unsubscribe(f.m, "a/+/b"), VG_ENOTFOUND);
+    destroy(&f);
+}
+
+static void test_offline_queueing(void **state)
+{
+    (void)state;
+    fixture_t f;
+    make(&f, 3, "127.0.0.1");
+    double qos0 = dropped("offline_qos0"), over = dropped("overflow");
+    double cover = dropped("control_overflow"), sup = dropped("superseded");
+    assert_false(vg_mqtt_connected(f.m));
+    assert_int_equal(vg_mqtt_publish(f.m, "i", "0", 1, 0, false, VG_MQTT_INFERENCE), 0);
+    assert_int_equal(dropped("offline_qos0"), qos0 + 1);
+    assert_int_equal(vg_mqtt_outbox_len(f.m), 0);
+
+    vg_mqtt_publish(f.m, "st", "online", 6, 1, true, VG_MQTT_CONTROL);
+    vg_mqtt_publish(f.m, "i", "1", 1, 1, false, VG_MQTT_INFERENCE);
+    vg_mqtt_publish(f.m, "st", "busy", 4, 1, true, VG_MQTT_CONTROL); /* replaces "online" */
+    assert_int_equal(dropped("superseded"), sup + 1);
+    assert_int_equal(vg_mqtt_outbox_len(f.m), 2);
+    assert_int_equal(gauge("vigil_mqtt_outbox_messages"), 2);
+    vg_mqtt_publish(f.m, "ack", "a1", 2, 1, false, VG_MQTT_CONTROL);
+    vg_mqtt_publish(f.m, "ack", "a2", 2, 1, false, VG_MQTT_CONTROL); /* drops "1" */
+    assert_int_equal(dropped("overflow"), over + 1);
+    vg_mqtt_publish(f.m, "i", "2", 1, 1, false, VG_MQTT_INFERENCE); /* full of control: itself */
+    assert_int_equal(dropped("overflow"), over + 2);
+    vg_mqtt_publish(f.m, "ack", "a3", 2, 1, false, VG_MQTT_CONTROL); /* drops "busy" */
+    assert_int_equal(dropped("control_overflow"), cover + 1);
+    assert_int_equal(vg_mqtt_outbox_len(f.m), 3);
+
+    /* the loop tries to connect, is refused, and keeps retrying with backoff */
+    run_for(&f, 0.3);
+    assert_false(vg_mqtt_connected(f.m));
+    assert_int_equal(vg_mqtt_outbox_len(f.m), 3);
+    assert_int_equal(gauge("vigil_mqtt_connected"), 0);
+    destroy(&f);
+}
+
+static void test_stop_times_out(void **state)
+{
+    (void)state;
+    fixture_t f;
+    make(&f, 10, "127.0.0.1");
+    double shut = dropped("shutdown");
+    vg_mqtt_publish(f.m, "st", "offline", 7, 1, true, VG_MQTT_CONTROL);
+    vg_mqtt_stop(f.m, 0.2);
+    assert_int_equal(vg_mqtt_publish(f.m, "x", "y", 1, 1, false, VG_MQTT_CONTROL), VG_EBUSY);
+    vg_mqtt_stop(f.m, 0.2); /* again: no effect */
+    run_for(&f, 2);
+    assert_int_equal(f.stopped, 1);
+    assert_int_equal(dropped("shutdown"), shut + 1);
+    assert_int_equal(vg_mqtt_outbox_len(f.m), 0);
+    destroy(&f);
+}
+
+static void test_stop_with_nothing_pending(void **state)
+{
+    (void)state;
+    fixture_t f;
+    make(&f, 10, "127.0.0.1");
+    vg_mqtt_stop(f.m, 5);
+    run_for(&f, 1);
+    assert_int_equal(f.stopped, 1); /* immediately: nothing to deliver */
+    destroy(&f);
+}
+
+static void test_name_resolution(void **state)
+{
+    (void)state;
+    fixture_t f;
+    make(&f, 10, "localhost"); /* resolved off the loop, then refused */
+    run_for(&f, 0.3);
+    assert_false(vg_mqtt_connected(f.m));
+    destroy(&f);
+    make(&f, 10, "no-such-host.invalid"); /* lookup fails: retried, no crash */
+    run_for(&f, 0.3);
+    destroy(&f); /* with a lookup possibly still running */
+}
+
+static void test_free_without_stop(void **state)
+{
+    (void)state;
+    fixture_t f;
+    make(&f, 10, "127.0.0.1");
+    double shut = dropped("shutdown");
+    vg_mqtt_publish(f.m, "a", "1", 1, 1, false, VG_MQTT_INFERENCE);
+    vg_mqtt_publish(f.m, "a", "2", 1, 2, false, VG_MQTT_INFERENCE);
+    destroy(&f);
+    assert_int_equal(dropped("shutdown"), shut + 2);
+    vg_mqtt_free(NULL);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_bad_arguments),
+        cmocka_unit_test(test_offline_queueing),
+        cmocka_unit_test(test_stop_times_out),
+        cmocka_unit_test(test_stop_with_nothing_pending),
+        cmocka_unit_test(test_name_resolution),
+        cmocka_unit_test(test_free_without_stop),
+    };
+    return cmocka_run_group_tests(tests, setup, NULL);
+}
