@@ -20,8 +20,8 @@
 
 #define MOD "camera"
 #define CAM_NAME_MAX 64
-#define CAM_LAUNCH                                                                         \
-    "( appsrc name=src format=time stream-type=stream ! clocksync ! "                      \
+#define CAM_LAUNCH                                                                                 \
+    "( appsrc name=src format=time stream-type=stream ! clocksync ! "                              \
     "rtph264pay name=pay0 pt=96 config-interval=-1 )"
 
 typedef struct {
@@ -30,14 +30,14 @@ typedef struct {
     vg_clip_t *clip;
     GstRTSPMediaFactory *factory;
     atomic_int state; /* vg_cam_state_t */
-} cam_t;            /* g_atomic_rc_box: the set and every live feed hold a reference */
+} cam_t;              /* g_atomic_rc_box: the set and every live feed hold a reference */
 
 /* Per media pipeline; touched only by that pipeline's streaming thread. */
 typedef struct {
     cam_t *cam;
-    size_t next;    /* next AU index */
-    uint64_t loop;  /* completed loops of the clip */
-    bool wait_key;  /* after a freeze, drop until a keyframe */
+    size_t next;   /* next AU index */
+    uint64_t loop; /* completed loops of the clip */
+    bool wait_key; /* after a freeze, drop until a keyframe */
 } feed_t;
 
 struct vg_camset {
@@ -53,8 +53,7 @@ static const char *const state_names[] = {"live", "frozen", "outage"};
 static void cam_clear(gpointer p)
 {
     cam_t *cam = p;
-    if (cam->factory)
-        g_object_unref(cam->factory);
+    if (cam->factory) g_object_unref(cam->factory);
     vg_clip_unref(cam->clip);
     g_free(cam->name);
     g_free(cam->path);
@@ -97,8 +96,7 @@ static GstPadProbeReturn fault_probe(GstPad *pad, GstPadProbeInfo *info, gpointe
         return GST_PAD_PROBE_DROP;
     }
     if (feed->wait_key) {
-        if (GST_BUFFER_FLAG_IS_SET(buf, GST_BUFFER_FLAG_DELTA_UNIT))
-            return GST_PAD_PROBE_DROP;
+        if (GST_BUFFER_FLAG_IS_SET(buf, GST_BUFFER_FLAG_DELTA_UNIT)) return GST_PAD_PROBE_DROP;
         feed->wait_key = false;
     }
     return GST_PAD_PROBE_OK;
@@ -143,8 +141,7 @@ static GstRTSPFilterResult match_media(GstRTSPSession *sess, GstRTSPSessionMedia
     (void)sess;
     match_t *m = user_data;
     GstRTSPMedia *media = gst_rtsp_session_media_get_media(sm);
-    if (media && g_object_get_data(G_OBJECT(media), "vg-cam") == m->cam)
-        m->hits++;
+    if (media && g_object_get_data(G_OBJECT(media), "vg-cam") == m->cam) m->hits++;
     return GST_RTSP_FILTER_KEEP;
 }
 
@@ -215,8 +212,7 @@ static const cam_t *cam_for_path(const vg_camset_t *set, const char *path)
     for (guint i = 0; path && i < set->cams->len; i++) {
         const cam_t *cam = g_ptr_array_index(set->cams, i);
         size_t n = strlen(cam->path);
-        if (strncmp(path, cam->path, n) == 0 && (path[n] == '\0' || path[n] == '/'))
-            return cam;
+        if (strncmp(path, cam->path, n) == 0 && (path[n] == '\0' || path[n] == '/')) return cam;
     }
     return NULL;
 }
@@ -266,8 +262,7 @@ static GstRTSPFilterResult close_any_client(GstRTSPServer *server, GstRTSPClient
 
 void vg_camset_free(vg_camset_t *set)
 {
-    if (!set)
-        return;
+    if (!set) return;
     g_signal_handler_disconnect(set->server, set->client_handler);
     /* Clients hold signal handlers pointing at the set: close them all first. */
     g_list_free(gst_rtsp_server_client_filter(set->server, close_any_client, NULL));
@@ -285,18 +280,14 @@ void vg_camset_free(vg_camset_t *set)
 static bool name_valid(const char *name)
 {
     size_t n = strlen(name);
-    if (n == 0 || n > CAM_NAME_MAX)
-        return false;
-    return strspn(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-") ==
-           n;
+    if (n == 0 || n > CAM_NAME_MAX) return false;
+    return strspn(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-") == n;
 }
 
 int vg_camset_add(vg_camset_t *set, const char *name, vg_clip_t *clip)
 {
-    if (!name_valid(name))
-        return VG_EINVAL;
-    if (vg_camset_find(set, name) >= 0)
-        return VG_EEXIST;
+    if (!name_valid(name)) return VG_EINVAL;
+    if (vg_camset_find(set, name) >= 0) return VG_EEXIST;
     cam_t *cam = g_atomic_rc_box_new0(cam_t);
     cam->name = g_strdup(name);
     cam->path = g_strconcat("/", name, NULL);
@@ -321,8 +312,7 @@ size_t vg_camset_len(const vg_camset_t *set)
 int vg_camset_find(const vg_camset_t *set, const char *name)
 {
     for (guint i = 0; i < set->cams->len; i++)
-        if (strcmp(((cam_t *)g_ptr_array_index(set->cams, i))->name, name) == 0)
-            return (int)i;
+        if (strcmp(((cam_t *)g_ptr_array_index(set->cams, i))->name, name) == 0) return (int)i;
     return VG_ENOTFOUND;
 }
 
@@ -374,8 +364,7 @@ int vg_camset_fault(vg_camset_t *set, size_t i, vg_cam_fault_t fault)
         closed = close_sessions(set, cam);
         break;
     }
-    VG_INFO(MOD, "fault", "{s:s, s:s, s:s, s:i}", "camera", cam->name, "fault",
-            fault_names[fault], "state", vg_cam_state_name(atomic_load(&cam->state)), "closed",
-            closed);
+    VG_INFO(MOD, "fault", "{s:s, s:s, s:s, s:i}", "camera", cam->name, "fault", fault_names[fault],
+            "state", vg_cam_state_name(atomic_load(&cam->state)), "closed", closed);
     return closed;
 }
