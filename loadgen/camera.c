@@ -5,7 +5,8 @@
  * against the pipeline clock, so nothing is decoded or encoded. Each loop of the clip
  * shifts timestamps by one clip period, so they only ever increase.
  * Faults: a buffer probe in front of the payloader drops everything while a camera is
- * frozen and, after resume, until the next keyframe. Outage answers 503 to DESCRIBE,
+ * frozen (except the first keyframe of a new pipeline, needed to preroll) and, after
+ * resume, until the next keyframe. Outage answers 503 to DESCRIBE,
  * SETUP and PLAY. Control-side calls run on the main loop thread; streaming threads
  * only read the camera's atomic state. Feeds hold a reference on their camera, and
  * the camera on its clip, so pipelines that outlive the set during shutdown stay safe. */
@@ -38,6 +39,7 @@ typedef struct {
     size_t next;   /* next AU index */
     uint64_t loop; /* completed loops of the clip */
     bool wait_key; /* after a freeze, drop until a keyframe */
+    bool primed;   /* the first keyframe went through (preroll, caps, SDP) */
 } feed_t;
 
 struct vg_camset {
@@ -91,6 +93,12 @@ static GstPadProbeReturn fault_probe(GstPad *pad, GstPadProbeInfo *info, gpointe
     (void)pad;
     feed_t *feed = user_data;
     GstBuffer *buf = GST_PAD_PROBE_INFO_BUFFER(info);
+    if (!feed->primed) {
+        /* A new pipeline needs one buffer to preroll and answer DESCRIBE, even when
+         * frozen; without it the request (and the server with it) would stall. */
+        feed->primed = true;
+        return GST_PAD_PROBE_OK;
+    }
     if (atomic_load(&feed->cam->state) != VG_CAM_LIVE) {
         feed->wait_key = true;
         return GST_PAD_PROBE_DROP;
