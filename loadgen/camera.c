@@ -5,7 +5,8 @@
  * against the pipeline clock, so nothing is decoded or encoded. Each loop of the clip
  * shifts timestamps by one clip period, so they only ever increase.
  * Faults: a buffer probe in front of the payloader drops everything while a camera is
- * frozen and, after resume, until the next keyframe. Outage answers 503 to DESCRIBE,
+ * frozen (except the first keyframe of a new pipeline, needed to preroll) and, after
+ * resume, until the next keyframe. Outage answers 503 to DESCRIBE,
  * SETUP and PLAY. Control-side calls run on the main loop thread; streaming threads
  * only read the camera's atomic state. Feeds hold a reference on their camera, and
  * the camera on its clip, so pipelines that outlive the set during shutdown stay safe. */
@@ -20,8 +21,8 @@
 
 #define MOD "camera"
 #define CAM_NAME_MAX 64
-#define CAM_LAUNCH                                                                         \
-    "( appsrc name=src format=time stream-type=stream ! clocksync ! "                      \
+#define CAM_LAUNCH                                                                                 \
+    "( appsrc name=src format=time stream-type=stream ! clocksync ! "                              \
     "rtph264pay name=pay0 pt=96 config-interval=-1 )"
 
 typedef struct {
@@ -30,14 +31,15 @@ typedef struct {
     vg_clip_t *clip;
     GstRTSPMediaFactory *factory;
     atomic_int state; /* vg_cam_state_t */
-} cam_t;            /* g_atomic_rc_box: the set and every live feed hold a reference */
+} cam_t;              /* g_atomic_rc_box: the set and every live feed hold a reference */
 
 /* Per media pipeline; touched only by that pipeline's streaming thread. */
 typedef struct {
     cam_t *cam;
-    size_t next;    /* next AU index */
-    uint64_t loop;  /* completed loops of the clip */
-    bool wait_key;  /* after a freeze, drop until a keyframe */
+    size_t next;   /* next AU index */
+    uint64_t loop; /* completed loops of the clip */
+    bool wait_key; /* after a freeze, drop until a keyframe */
+    bool primed;   /* the first keyframe went through (preroll, caps, SDP) */
 } feed_t;
 
 struct vg_camset {
@@ -53,8 +55,7 @@ static const char *const state_names[] = {"live", "frozen", "outage"};
 static void cam_clear(gpointer p)
 {
     cam_t *cam = p;
-    if (cam->factory)
-        g_object_unref(cam->factory);
+    if (cam->factory) g_object_unref(cam->factory);
     vg_clip_unref(cam->clip);
     g_free(cam->name);
     g_free(cam->path);
@@ -92,13 +93,18 @@ static GstPadProbeReturn fault_probe(GstPad *pad, GstPadProbeInfo *info, gpointe
     (void)pad;
     feed_t *feed = user_data;
     GstBuffer *buf = GST_PAD_PROBE_INFO_BUFFER(info);
+    if (!feed->primed) {
+        /* A new pipeline needs one buffer to preroll and answer DESCRIBE, even when
+         * frozen; without it the request (and the server with it) would stall. */
+        feed->primed = true;
+        return GST_PAD_PROBE_OK;
+    }
     if (atomic_load(&feed->cam->state) != VG_CAM_LIVE) {
         feed->wait_key = true;
         return GST_PAD_PROBE_DROP;
     }
     if (feed->wait_key) {
-        if (GST_BUFFER_FLAG_IS_SET(buf, GST_BUFFER_FLAG_DELTA_UNIT))
-            return GST_PAD_PROBE_DROP;
+        if (GST_BUFFER_FLAG_IS_SET(buf, GST_BUFFER_FLAG_DELTA_UNIT)) return GST_PAD_PROBE_DROP;
         feed->wait_key = false;
     }
     return GST_PAD_PROBE_OK;
@@ -143,8 +149,7 @@ static GstRTSPFilterResult match_media(GstRTSPSession *sess, GstRTSPSessionMedia
     (void)sess;
     match_t *m = user_data;
     GstRTSPMedia *media = gst_rtsp_session_media_get_media(sm);
-    if (media && g_object_get_data(G_OBJECT(media), "vg-cam") == m->cam)
-        m->hits++;
+    if (media && g_object_get_data(G_OBJECT(media), "vg-cam") == m->cam) m->hits++;
     return GST_RTSP_FILTER_KEEP;
 }
 
@@ -215,8 +220,7 @@ static const cam_t *cam_for_path(const vg_camset_t *set, const char *path)
     for (guint i = 0; path && i < set->cams->len; i++) {
         const cam_t *cam = g_ptr_array_index(set->cams, i);
         size_t n = strlen(cam->path);
-        if (strncmp(path, cam->path, n) == 0 && (path[n] == '\0' || path[n] == '/'))
-            return cam;
+        if (strncmp(path, cam->path, n) == 0 && (path[n] == '\0' || path[n] == '/')) return cam;
     }
     return NULL;
 }
@@ -266,8 +270,7 @@ static GstRTSPFilterResult close_any_client(GstRTSPServer *server, GstRTSPClient
 
 void vg_camset_free(vg_camset_t *set)
 {
-    if (!set)
-        return;
+    if (!set) return;
     g_signal_handler_disconnect(set->server, set->client_handler);
     /* Clients hold signal handlers pointing at the set: close them all first. */
     g_list_free(gst_rtsp_server_client_filter(set->server, close_any_client, NULL));
@@ -285,18 +288,14 @@ void vg_camset_free(vg_camset_t *set)
 static bool name_valid(const char *name)
 {
     size_t n = strlen(name);
-    if (n == 0 || n > CAM_NAME_MAX)
-        return false;
-    return strspn(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-") ==
-           n;
+    if (n == 0 || n > CAM_NAME_MAX) return false;
+    return strspn(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-") == n;
 }
 
 int vg_camset_add(vg_camset_t *set, const char *name, vg_clip_t *clip)
 {
-    if (!name_valid(name))
-        return VG_EINVAL;
-    if (vg_camset_find(set, name) >= 0)
-        return VG_EEXIST;
+    if (!name_valid(name)) return VG_EINVAL;
+    if (vg_camset_find(set, name) >= 0) return VG_EEXIST;
     cam_t *cam = g_atomic_rc_box_new0(cam_t);
     cam->name = g_strdup(name);
     cam->path = g_strconcat("/", name, NULL);
@@ -321,8 +320,7 @@ size_t vg_camset_len(const vg_camset_t *set)
 int vg_camset_find(const vg_camset_t *set, const char *name)
 {
     for (guint i = 0; i < set->cams->len; i++)
-        if (strcmp(((cam_t *)g_ptr_array_index(set->cams, i))->name, name) == 0)
-            return (int)i;
+        if (strcmp(((cam_t *)g_ptr_array_index(set->cams, i))->name, name) == 0) return (int)i;
     return VG_ENOTFOUND;
 }
 
@@ -374,8 +372,7 @@ int vg_camset_fault(vg_camset_t *set, size_t i, vg_cam_fault_t fault)
         closed = close_sessions(set, cam);
         break;
     }
-    VG_INFO(MOD, "fault", "{s:s, s:s, s:s, s:i}", "camera", cam->name, "fault",
-            fault_names[fault], "state", vg_cam_state_name(atomic_load(&cam->state)), "closed",
-            closed);
+    VG_INFO(MOD, "fault", "{s:s, s:s, s:s, s:i}", "camera", cam->name, "fault", fault_names[fault],
+            "state", vg_cam_state_name(atomic_load(&cam->state)), "closed", closed);
     return closed;
 }

@@ -14,6 +14,7 @@
 #include "vigil/log.h"
 
 #include <getopt.h>
+#include <stddef.h>
 #include <glib-unix.h>
 #include <signal.h>
 #include <stdio.h>
@@ -39,100 +40,106 @@ typedef struct {
     GHashTable *clips; /* path -> vg_clip_t*, one load per distinct file */
 } camsim_t;
 
-static const char usage_text[] =
-    "usage: vigil-camsim --port P (--count N --clip FILE | --camera NAME=FILE ...)\n"
-    "                    [--fps F] [--bind ADDR] [--control PORT] [--log-level LEVEL]\n"
-    "  --port P            RTSP port (0 picks a free one; see the ready line)\n"
-    "  --count N           serve N cameras /cam0 .. /cam{N-1} from --clip\n"
-    "  --clip FILE         H.264 MP4 clip for --count cameras\n"
-    "  --camera NAME=FILE  serve one camera at /NAME from FILE (repeatable)\n"
-    "  --fps F             pace clips at F frames/s instead of their own rate\n"
-    "  --bind ADDR         RTSP listen address (default 127.0.0.1)\n"
-    "  --control PORT      fault-injection line protocol on 127.0.0.1:PORT\n"
-    "  --log-level LEVEL   debug | info | warn | error (default info)\n";
-
 /* ---- command line ------------------------------------------------------------------ */
 
-static bool parse_int(const char *s, int min, int max, int *out)
+typedef enum { ARG_INT, ARG_DOUBLE, ARG_STR, ARG_LIST, ARG_HELP } arg_kind_t;
+
+/* One option: where its value goes and what range it takes; the table drives
+ * getopt_long, the parser and the usage text. */
+typedef struct {
+    const char *name, *meta, *help;
+    arg_kind_t kind;
+    size_t offset; /* into camsim_cfg_t */
+    double min, max;
+} opt_def_t;
+
+#define CFG(field) offsetof(camsim_cfg_t, field)
+static const opt_def_t opt_defs[] = {
+    {"port", "P", "RTSP port (0 picks a free one; see the ready line)", ARG_INT, CFG(port), 0,
+     65535},
+    {"count", "N", "serve N cameras /cam0 .. /cam{N-1} from --clip", ARG_INT, CFG(count), 1,
+     MAX_COUNT},
+    {"clip", "FILE", "H.264 MP4 clip for the --count cameras", ARG_STR, CFG(clip), 0, 0},
+    {"camera", "NAME=FILE", "serve one camera at /NAME from FILE (repeatable)", ARG_LIST,
+     CFG(named), 0, 0},
+    {"fps", "F", "pace clips at F frames/s instead of their own rate", ARG_DOUBLE, CFG(fps), 0.1,
+     240},
+    {"bind", "ADDR", "RTSP listen address (default 127.0.0.1)", ARG_STR, CFG(bind), 0, 0},
+    {"control", "PORT", "fault-injection line protocol on 127.0.0.1:PORT (0: any)", ARG_INT,
+     CFG(control_port), 0, 65535},
+    {"log-level", "LEVEL", "debug | info | warn | error (default info)", ARG_STR, CFG(log_level), 0,
+     0},
+    {"help", "", "this text", ARG_HELP, 0, 0, 0},
+};
+
+static void usage(FILE *to)
 {
-    char *end = NULL;
-    long v = strtol(s, &end, 10);
-    if (!*s || *end || v < min || v > max)
-        return false;
-    *out = (int)v;
-    return true;
+    fputs("usage: vigil-camsim --port P (--count N --clip FILE | --camera NAME=FILE ...)\n"
+          "                    [--fps F] [--bind ADDR] [--control PORT] [--log-level LEVEL]\n",
+          to);
+    for (size_t i = 0; i < VG_ARRAY_LEN(opt_defs); i++) {
+        char left[32];
+        snprintf(left, sizeof(left), "--%s %s", opt_defs[i].name, opt_defs[i].meta);
+        fprintf(to, "  %-20s %s\n", left, opt_defs[i].help);
+    }
 }
 
-static bool parse_fps(const char *s, double *out)
+static bool parse_number(const char *s, double min, double max, double *out)
 {
     char *end = NULL;
     double v = strtod(s, &end);
-    if (!*s || *end || !(v > 0 && v <= 240))
-        return false;
+    if (!*s || *end || !(v >= min && v <= max)) return false;
     *out = v;
     return true;
 }
 
-enum { OPT_PORT = 256, OPT_COUNT, OPT_CLIP, OPT_CAMERA, OPT_FPS, OPT_BIND, OPT_CONTROL,
-       OPT_LOG, OPT_HELP };
-
-static const struct option options[] = {
-    {"port", required_argument, NULL, OPT_PORT},
-    {"count", required_argument, NULL, OPT_COUNT},
-    {"clip", required_argument, NULL, OPT_CLIP},
-    {"camera", required_argument, NULL, OPT_CAMERA},
-    {"fps", required_argument, NULL, OPT_FPS},
-    {"bind", required_argument, NULL, OPT_BIND},
-    {"control", required_argument, NULL, OPT_CONTROL},
-    {"log-level", required_argument, NULL, OPT_LOG},
-    {"help", no_argument, NULL, OPT_HELP},
-    {NULL, 0, NULL, 0},
-};
-
-/* Applies one option. Returns false (after printing why) when its value is bad. */
-static bool apply_option(camsim_cfg_t *cfg, int opt, const char *arg)
+/* Stores `arg` for option `def` into cfg. Returns false (after saying why) if it is bad. */
+static bool apply_option(camsim_cfg_t *cfg, const opt_def_t *def, const char *arg)
 {
+    char *field = (char *)cfg + def->offset;
+    double v = 0;
     bool ok = true;
-    switch (opt) {
-    case OPT_PORT: ok = parse_int(arg, 0, 65535, &cfg->port); break;
-    case OPT_COUNT: ok = parse_int(arg, 1, MAX_COUNT, &cfg->count); break;
-    case OPT_CLIP: cfg->clip = arg; break;
-    case OPT_CAMERA: ok = strchr(arg, '=') != NULL; g_ptr_array_add(cfg->named, (char *)arg); break;
-    case OPT_FPS: ok = parse_fps(arg, &cfg->fps); break;
-    case OPT_BIND: cfg->bind = arg; break;
-    case OPT_CONTROL: ok = parse_int(arg, 0, 65535, &cfg->control_port); break;
-    case OPT_LOG: cfg->log_level = arg; break;
-    default: ok = false; break;
+    if (def->kind == ARG_INT || def->kind == ARG_DOUBLE) {
+        ok = parse_number(arg, def->min, def->max, &v) && (def->kind == ARG_DOUBLE || v == (int)v);
+        if (ok && def->kind == ARG_INT) *(int *)(void *)field = (int)v;
+        if (ok && def->kind == ARG_DOUBLE) *(double *)(void *)field = v;
+    } else if (def->kind == ARG_STR) {
+        *(const char **)(void *)field = arg;
+    } else if (def->kind == ARG_LIST) {
+        ok = strchr(arg, '=') != NULL && arg[0] != '=';
+        g_ptr_array_add(*(GPtrArray **)(void *)field, (char *)arg);
     }
-    if (!ok && arg)
-        fprintf(stderr, "vigil-camsim: bad value '%s' for --%s\n", arg,
-                options[opt - OPT_PORT].name);
+    if (!ok) fprintf(stderr, "vigil-camsim: bad value '%s' for --%s\n", arg, def->name);
     return ok;
 }
 
 /* Returns 0 to run, 1 for a usage error, 2 for --help. */
 static int parse_args(int argc, char **argv, camsim_cfg_t *cfg)
 {
+    struct option longopts[VG_ARRAY_LEN(opt_defs) + 1];
+    for (size_t i = 0; i < VG_ARRAY_LEN(opt_defs); i++)
+        longopts[i] = (struct option){
+            opt_defs[i].name, opt_defs[i].kind == ARG_HELP ? no_argument : required_argument, NULL,
+            (int)i};
+    longopts[VG_ARRAY_LEN(opt_defs)] = (struct option){NULL, 0, NULL, 0};
     int opt;
-    while ((opt = getopt_long(argc, argv, "", options, NULL)) != -1) {
-        if (opt == OPT_HELP) {
-            fputs(usage_text, stdout);
+    while ((opt = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+        if (opt < 0 || (size_t)opt >= VG_ARRAY_LEN(opt_defs)) goto usage; /* '?' */
+        if (opt_defs[opt].kind == ARG_HELP) {
+            usage(stdout);
             return 2;
         }
-        if (!apply_option(cfg, opt, optarg))
-            goto usage;
+        if (!apply_option(cfg, &opt_defs[opt], optarg)) goto usage;
     }
-    if (optind < argc || cfg->port < 0)
-        goto usage;
+    if (optind < argc || cfg->port < 0) goto usage;
     if ((cfg->count > 0) != (cfg->clip != NULL) || (cfg->count == 0 && cfg->named->len == 0))
         goto usage;
     vg_log_level_t level;
-    if (vg_log_level_parse(cfg->log_level, &level) < 0)
-        goto usage;
+    if (vg_log_level_parse(cfg->log_level, &level) < 0) goto usage;
     vg_log_set_level(level);
     return 0;
 usage:
-    fputs(usage_text, stderr);
+    usage(stderr);
     return 1;
 }
 
@@ -150,8 +157,7 @@ static vg_clip_t *get_clip(camsim_t *sim, const char *path, double fps)
 static int add_camera(camsim_t *sim, const char *name, const char *path, double fps)
 {
     vg_clip_t *clip = get_clip(sim, path, fps);
-    if (!clip)
-        return VG_EIO;
+    if (!clip) return VG_EIO;
     int rc = vg_camset_add(sim->set, name, clip);
     if (rc < 0)
         VG_ERROR(MOD, "bad_camera", "{s:s, s:s}", "camera", name, "reason",
@@ -164,8 +170,7 @@ static int add_cameras(camsim_t *sim, const camsim_cfg_t *cfg)
     for (int i = 0; i < cfg->count; i++) {
         char name[32];
         snprintf(name, sizeof(name), "cam%d", i);
-        if (add_camera(sim, name, cfg->clip, cfg->fps) < 0)
-            return VG_EINVAL;
+        if (add_camera(sim, name, cfg->clip, cfg->fps) < 0) return VG_EINVAL;
     }
     for (guint i = 0; i < cfg->named->len; i++) {
         const char *spec = g_ptr_array_index(cfg->named, i);
@@ -173,8 +178,7 @@ static int add_cameras(camsim_t *sim, const camsim_cfg_t *cfg)
         char *name = g_strndup(spec, (gsize)(eq - spec));
         int rc = add_camera(sim, name, eq + 1, cfg->fps);
         g_free(name);
-        if (rc < 0)
-            return VG_EINVAL;
+        if (rc < 0) return VG_EINVAL;
     }
     return VG_OK;
 }
@@ -188,8 +192,7 @@ static int start_server(camsim_t *sim, const camsim_cfg_t *cfg)
     gst_rtsp_server_set_backlog(sim->server, 256);
     sim->server_source = gst_rtsp_server_attach(sim->server, NULL);
     if (sim->server_source == 0) {
-        VG_ERROR(MOD, "rtsp_listen_failed", "{s:s, s:i}", "address", cfg->bind, "port",
-                 cfg->port);
+        VG_ERROR(MOD, "rtsp_listen_failed", "{s:s, s:i}", "address", cfg->bind, "port", cfg->port);
         return VG_EIO;
     }
     return VG_OK;
@@ -207,12 +210,11 @@ static gboolean on_signal(gpointer user_data)
 static int camsim_start(camsim_t *sim, const camsim_cfg_t *cfg)
 {
     sim->loop = g_main_loop_new(NULL, FALSE);
-    sim->clips = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
-                                       (GDestroyNotify)vg_clip_unref);
+    sim->clips =
+        g_hash_table_new_full(g_str_hash, g_str_equal, g_free, (GDestroyNotify)vg_clip_unref);
     sim->server = gst_rtsp_server_new();
     sim->set = vg_camset_new(sim->server);
-    if (add_cameras(sim, cfg) < 0 || start_server(sim, cfg) < 0)
-        return VG_EINVAL;
+    if (add_cameras(sim, cfg) < 0 || start_server(sim, cfg) < 0) return VG_EINVAL;
     if (cfg->control_port >= 0 &&
         vg_ctl_start(sim->set, "127.0.0.1", cfg->control_port, &sim->ctl) < 0)
         return VG_EIO;
@@ -225,21 +227,20 @@ static int camsim_start(camsim_t *sim, const camsim_cfg_t *cfg)
 static void camsim_stop(camsim_t *sim)
 {
     vg_ctl_free(sim->ctl);
-    if (sim->server_source)
-        g_source_remove(sim->server_source);
+    if (sim->server_source) g_source_remove(sim->server_source);
     vg_camset_free(sim->set);
-    if (sim->server)
-        g_object_unref(sim->server);
-    if (sim->clips)
-        g_hash_table_destroy(sim->clips);
-    if (sim->loop)
-        g_main_loop_unref(sim->loop);
+    if (sim->server) g_object_unref(sim->server);
+    if (sim->clips) g_hash_table_destroy(sim->clips);
+    if (sim->loop) g_main_loop_unref(sim->loop);
 }
 
 int main(int argc, char **argv)
 {
-    camsim_cfg_t cfg = {.control_port = -1, .port = -1, .bind = "127.0.0.1",
-                        .log_level = "info", .named = g_ptr_array_new()};
+    camsim_cfg_t cfg = {.control_port = -1,
+                        .port = -1,
+                        .bind = "127.0.0.1",
+                        .log_level = "info",
+                        .named = g_ptr_array_new()};
     camsim_t sim = {0};
     gst_init(&argc, &argv);
     int rc = parse_args(argc, argv, &cfg);

@@ -44,8 +44,7 @@ static void add_packet(clip_reader_t *r, const AVPacket *pkt)
 {
     int64_t dts = pkt->dts != AV_NOPTS_VALUE ? pkt->dts : pkt->pts;
     int64_t pts = pkt->pts != AV_NOPTS_VALUE ? pkt->pts : dts;
-    if (r->aus->len == 0)
-        r->first_dts = dts;
+    if (r->aus->len == 0) r->first_dts = dts;
     vg_clip_au_t au = {
         .offset = r->blob->len,
         .size = (size_t)pkt->size,
@@ -85,8 +84,8 @@ static GstClockTime to_ns(GstClockTime ts, AVRational tb, double scale)
 static void finish_timeline(vg_clip_t *clip, AVRational tb, double fps_override)
 {
     const vg_clip_au_t *last = &clip->aus[clip->n_aus - 1];
-    GstClockTime frame = last->duration ? last->duration
-                                        : (clip->n_aus > 1 ? last->dts / (clip->n_aus - 1) : 0);
+    GstClockTime frame =
+        last->duration ? last->duration : (clip->n_aus > 1 ? last->dts / (clip->n_aus - 1) : 0);
     double native_ns = (double)to_ns(last->dts + frame, tb, 1.0);
     double native_fps = native_ns > 0 ? (double)clip->n_aus * GST_SECOND / native_ns : 25.0;
     double fps = fps_override > 0 ? fps_override : native_fps;
@@ -109,10 +108,9 @@ static GstCaps *make_caps(const AVCodecParameters *par, double fps)
 {
     bool avc = par->extradata_size > 0 && par->extradata[0] == 1;
     GstCaps *caps = gst_caps_new_simple(
-        "video/x-h264", "stream-format", G_TYPE_STRING, avc ? "avc" : "byte-stream",
-        "alignment", G_TYPE_STRING, "au", "width", G_TYPE_INT, par->width, "height",
-        G_TYPE_INT, par->height, "framerate", GST_TYPE_FRACTION, (int)(fps * 1000 + 0.5),
-        1000, NULL);
+        "video/x-h264", "stream-format", G_TYPE_STRING, avc ? "avc" : "byte-stream", "alignment",
+        G_TYPE_STRING, "au", "width", G_TYPE_INT, par->width, "height", G_TYPE_INT, par->height,
+        "framerate", GST_TYPE_FRACTION, (int)(fps * 1000 + 0.5), 1000, NULL);
     if (avc) {
         GstBuffer *cd = gst_buffer_new_memdup(par->extradata, (gsize)par->extradata_size);
         gst_caps_set_simple(caps, "codec_data", GST_TYPE_BUFFER, cd, NULL);
@@ -129,8 +127,7 @@ int vg_clip_load(const char *path, double fps, vg_clip_t **out)
     vg_clip_t *clip = NULL;
     int stream = -1;
     int rc = open_input(path, &fmt, &stream);
-    if (rc < 0)
-        goto fail;
+    if (rc < 0) goto fail;
     if ((rc = read_packets(fmt, stream, &r)) < 0) {
         VG_ERROR(MOD, "clip_read_failed", "{s:s}", "path", path);
         goto fail;
@@ -156,15 +153,13 @@ int vg_clip_load(const char *path, double fps, vg_clip_t **out)
     clip->caps = make_caps(st->codecpar, clip->fps);
     avformat_close_input(&fmt);
     VG_INFO(MOD, "clip_loaded", "{s:s, s:I, s:f, s:f, s:i, s:i}", "path", path, "frames",
-            (json_int_t)clip->n_aus, "seconds", (double)clip->period / GST_SECOND, "fps",
-            clip->fps, "width", clip->width, "height", clip->height);
+            (json_int_t)clip->n_aus, "seconds", (double)clip->period / GST_SECOND, "fps", clip->fps,
+            "width", clip->width, "height", clip->height);
     *out = clip;
     return VG_OK;
 fail:
-    if (r.aus)
-        g_array_free(r.aus, TRUE);
-    if (r.blob)
-        g_byte_array_free(r.blob, TRUE);
+    if (r.aus) g_array_free(r.aus, TRUE);
+    if (r.blob) g_byte_array_free(r.blob, TRUE);
     avformat_close_input(&fmt);
     return rc;
 }
@@ -177,12 +172,10 @@ vg_clip_t *vg_clip_ref(vg_clip_t *clip)
 
 void vg_clip_unref(vg_clip_t *clip)
 {
-    if (!clip || !g_atomic_int_dec_and_test(&clip->refs))
-        return;
+    if (!clip || !g_atomic_int_dec_and_test(&clip->refs)) return;
     g_bytes_unref(clip->data);
     g_free(clip->aus);
-    if (clip->caps)
-        gst_caps_unref(clip->caps);
+    if (clip->caps) gst_caps_unref(clip->caps);
     free(clip->path);
     free(clip);
 }
@@ -192,14 +185,13 @@ GstBuffer *vg_clip_buffer(const vg_clip_t *clip, size_t i, uint64_t loop)
     const vg_clip_au_t *au = &clip->aus[i];
     gsize size = 0;
     const guint8 *base = g_bytes_get_data(clip->data, &size);
-    GstBuffer *buf = gst_buffer_new_wrapped_full(
-        GST_MEMORY_FLAG_READONLY, (gpointer)base, size, au->offset, au->size,
-        g_bytes_ref(clip->data), (GDestroyNotify)g_bytes_unref);
+    GstBuffer *buf = gst_buffer_new_wrapped_full(GST_MEMORY_FLAG_READONLY, (gpointer)base, size,
+                                                 au->offset, au->size, g_bytes_ref(clip->data),
+                                                 (GDestroyNotify)g_bytes_unref);
     GstClockTime shift = (GstClockTime)loop * clip->period;
     GST_BUFFER_PTS(buf) = au->pts + shift;
     GST_BUFFER_DTS(buf) = au->dts + shift;
     GST_BUFFER_DURATION(buf) = au->duration;
-    if (!au->key)
-        GST_BUFFER_FLAG_SET(buf, GST_BUFFER_FLAG_DELTA_UNIT);
+    if (!au->key) GST_BUFFER_FLAG_SET(buf, GST_BUFFER_FLAG_DELTA_UNIT);
     return buf;
 }

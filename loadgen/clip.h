@@ -20,15 +20,15 @@ typedef struct {
 } vg_clip_au_t;
 
 typedef struct {
-    int refs;             /* atomic; use vg_clip_ref / vg_clip_unref */
+    int refs; /* atomic; use vg_clip_ref / vg_clip_unref */
     char *path;
-    GBytes *data;         /* all AU payloads back to back */
-    vg_clip_au_t *aus;    /* n_aus entries, decode order */
+    GBytes *data;      /* all AU payloads back to back */
+    vg_clip_au_t *aus; /* n_aus entries, decode order */
     size_t n_aus;
-    GstClockTime period;  /* one loop of the clip, nanoseconds */
-    GstCaps *caps;        /* video/x-h264 avc or byte-stream, alignment=au */
+    GstClockTime period; /* one loop of the clip, nanoseconds */
+    GstCaps *caps;       /* video/x-h264 avc or byte-stream, alignment=au */
     int width, height;
-    double fps;           /* frames per second actually used for pacing */
+    double fps; /* frames per second actually used for pacing */
 } vg_clip_t;
 
 /* Loads the first H.264 video stream of `path`. `fps` > 0 rescales the timeline so the

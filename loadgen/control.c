@@ -32,8 +32,8 @@ typedef struct {
     const char *name;
     bool needs_target;
     vg_cam_fault_t fault; /* for fault commands */
-    void (*run)(vg_camset_t *set, const char *cmd, vg_cam_fault_t fault, size_t first,
-                size_t end, GString *out);
+    void (*run)(vg_camset_t *set, const char *cmd, vg_cam_fault_t fault, size_t first, size_t end,
+                GString *out);
 } ctl_cmd_t;
 
 static void run_fault(vg_camset_t *set, const char *cmd, vg_cam_fault_t fault, size_t first,
@@ -70,8 +70,7 @@ static const ctl_cmd_t commands[] = {
 static const ctl_cmd_t *find_command(const char *name)
 {
     for (size_t i = 0; i < VG_ARRAY_LEN(commands); i++)
-        if (strcmp(commands[i].name, name) == 0)
-            return &commands[i];
+        if (strcmp(commands[i].name, name) == 0) return &commands[i];
     return NULL;
 }
 
@@ -82,16 +81,16 @@ char *vg_ctl_execute(vg_camset_t *set, const char *line)
     /* drop the empty tokens that repeated blanks leave */
     GPtrArray *args = g_ptr_array_new();
     for (char **a = argv; *a; a++)
-        if (**a)
-            g_ptr_array_add(args, *a);
+        if (**a) g_ptr_array_add(args, *a);
     const ctl_cmd_t *cmd = args->len ? find_command(g_ptr_array_index(args, 0)) : NULL;
     const char *target = args->len > 1 ? g_ptr_array_index(args, 1) : NULL;
     size_t first = 0, end = vg_camset_len(set);
     if (args->len == 0) {
         g_string_append(out, "error empty command\n");
     } else if (!cmd) {
-        g_string_append_printf(out, "error unknown command '%s' (try freeze, resume, "
-                                    "disconnect, outage, status)\n",
+        g_string_append_printf(out,
+                               "error unknown command '%s' (try freeze, resume, "
+                               "disconnect, outage, status)\n",
                                (const char *)g_ptr_array_index(args, 0));
     } else if (args->len > 2 || (cmd->needs_target && !target)) {
         g_string_append_printf(out, "error usage: %s %s\n", cmd->name,
@@ -134,8 +133,7 @@ static void on_line(GObject *source, GAsyncResult *res, gpointer user_data)
     conn_t *conn = user_data;
     gsize len = 0;
     GError *err = NULL;
-    char *line = g_data_input_stream_read_line_finish(G_DATA_INPUT_STREAM(source), res, &len,
-                                                      &err);
+    char *line = g_data_input_stream_read_line_finish(G_DATA_INPUT_STREAM(source), res, &len, &err);
     if (!line) { /* EOF, error or shutdown */
         g_clear_error(&err);
         conn_free(conn);
@@ -160,8 +158,8 @@ static void on_line(GObject *source, GAsyncResult *res, gpointer user_data)
 
 static void conn_read_next(conn_t *conn)
 {
-    g_data_input_stream_read_line_async(conn->in, G_PRIORITY_DEFAULT, conn->ctl->cancel,
-                                        on_line, conn);
+    g_data_input_stream_read_line_async(conn->in, G_PRIORITY_DEFAULT, conn->ctl->cancel, on_line,
+                                        conn);
 }
 
 static gboolean on_incoming(GSocketService *service, GSocketConnection *sock, GObject *source,
@@ -195,11 +193,10 @@ int vg_ctl_start(vg_camset_t *set, const char *addr, int port, vg_ctl_t **out)
     ctl->cancel = g_cancellable_new();
     ctl->service = g_socket_service_new();
     GSocketAddress *bound = NULL;
-    if (!g_socket_listener_add_address(G_SOCKET_LISTENER(ctl->service), sa,
-                                       G_SOCKET_TYPE_STREAM, G_SOCKET_PROTOCOL_TCP, NULL,
-                                       &bound, &err)) {
-        VG_ERROR(MOD, "listen_failed", "{s:s, s:i, s:s}", "address", addr, "port", port,
-                 "error", err->message);
+    if (!g_socket_listener_add_address(G_SOCKET_LISTENER(ctl->service), sa, G_SOCKET_TYPE_STREAM,
+                                       G_SOCKET_PROTOCOL_TCP, NULL, &bound, &err)) {
+        VG_ERROR(MOD, "listen_failed", "{s:s, s:i, s:s}", "address", addr, "port", port, "error",
+                 err->message);
         g_error_free(err);
         g_object_unref(sa);
         vg_ctl_free(ctl);
@@ -221,8 +218,7 @@ int vg_ctl_port(const vg_ctl_t *ctl)
 
 void vg_ctl_free(vg_ctl_t *ctl)
 {
-    if (!ctl)
-        return;
+    if (!ctl) return;
     g_socket_service_stop(ctl->service);
     g_socket_listener_close(G_SOCKET_LISTENER(ctl->service));
     g_cancellable_cancel(ctl->cancel);

@@ -32,7 +32,7 @@ esac
 [ $((W % 2)) -eq 0 ] && [ $((H % 2)) -eq 0 ] || { echo "$0: W and H must be even" >&2; exit 2; }
 [ "$FPS" -gt 0 ] && [ "$GOP_S" -gt 0 ] && [ "$SECONDS_" -gt 0 ] || usage
 
-if [ -f "$OUT" ] && [ "$OUT" -nt "$IMAGE" ]; then
+if [ -f "$OUT" ] && [ -n "$(find "$OUT" -newer "$IMAGE" 2>/dev/null)" ]; then
     exit 0
 fi
 

@@ -131,6 +131,18 @@ wait_for 5 gone "$REC1" || fail "cam1 reader survived disconnect"
 grep -qx "cam1 live 0" <<<"$(ctl 'status cam1')" || fail "cam1 still has clients"
 pass "disconnect: cam1 reader ended"
 
+# --- a new client of a frozen camera must not stall the server -----------------------
+answer=$(ctl "freeze cam1")
+[[ $answer == ok* ]] || fail "freeze idle cam1: $answer"
+bg late timeout 10 ffprobe -v error -rtsp_transport tcp "$URL/cam1"
+LATE=$LAST_PID
+[ "$(probe cam0)" = "h264,640,360" ] || fail "cam0 stalled by a client of frozen cam1"
+grep -qx "cam1 frozen 1" <<<"$(ctl 'status cam1')" || fail "late cam1 client has no session"
+answer=$(ctl "resume cam1")
+[[ $answer == ok* ]] || fail "resume cam1: $answer"
+wait "$LATE" || fail "late cam1 client failed after resume"
+pass "frozen cam1 accepts a session without stalling cam0; it streams after resume"
+
 # --- outage refuses cam1, cam0 unaffected; resume restores it -------------------------
 answer=$(ctl "outage cam1")
 [[ $answer == ok* ]] || fail "outage cam1: $answer"
