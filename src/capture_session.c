@@ -253,12 +253,15 @@ static bool url_has_scheme(const char *url, const char *scheme)
     return strncmp(url, scheme, n) == 0 && strncmp(url + n, "://", 3) == 0;
 }
 
-/* Protocol timeouts (µs) as a second line behind interrupt_cb, for clearer errors. */
+/* Protocol timeouts (µs) as a second line behind interrupt_cb: later than our own open
+ * and read deadlines, so those fire first and the error says what happened (an RTSP
+ * server that never answers otherwise reads as "Invalid data"). */
 static AVDictionary *input_options(const vg_capture_t *c)
 {
     AVDictionary *opts = NULL;
     char us[32];
-    snprintf(us, sizeof(us), "%lld", (long long)(c->cfg.read_s * 1e6));
+    double backstop = (c->cfg.read_s > c->cfg.open_s ? c->cfg.read_s : c->cfg.open_s) + 1.0;
+    snprintf(us, sizeof(us), "%lld", (long long)(backstop * 1e6));
     if (url_has_scheme(c->cfg.url, "rtsp") || url_has_scheme(c->cfg.url, "rtsps")) {
         av_dict_set(&opts, "rtsp_transport", c->cfg.transport, 0);
         av_dict_set(&opts, "timeout", us, 0); /* socket I/O; FFmpeg 5 dropped "stimeout" */
@@ -402,6 +405,12 @@ static vg_capture_outcome_t session_read(vg_capture_t *c, vg_capture_session_t *
         else
             arm_deadline(c, stall_at, VG_CAPTURE_DEADLINE_STALL);
         int rc = av_read_frame(s->fmt, s->pkt);
+        if (rc >= 0 && c->run.expired == VG_CAPTURE_DEADLINE_STALL) {
+            /* the interrupt only made the demuxer flush a frame it held back (RTSP):
+             * that is not the camera making progress */
+            av_packet_unref(s->pkt);
+            return VG_CAPTURE_OUT_STALL;
+        }
         if (rc == AVERROR_EOF && !s->live && rewind_input(s)) continue;
         if (rc == AVERROR(EAGAIN)) {
             vg_capture_sleep(c, 0.01);

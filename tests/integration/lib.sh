@@ -104,3 +104,29 @@ jq_body() {
 }
 
 PY=/usr/bin/python3
+
+# metric NAME LABELS: the value of one series from /metrics at $URL ("" if absent), e.g.
+# metric vigil_stream_up 'stream_id="s1"'
+metric() {
+    local text
+    text=$(curl -s "$URL/metrics")
+    awk -v n="$1{$2}" 'index($0, n) == 1 { print $2; exit }' <<<"$text"
+}
+
+# start_camsim ARGS...: runs vigil-camsim with a control port; sets RTSP_PORT, CTRL_PORT.
+start_camsim() {
+    RTSP_PORT=$(free_port)
+    CTRL_PORT=$(free_port)
+    bg camsim "$BUILD/vigil-camsim" --port "$RTSP_PORT" --control "$CTRL_PORT" "$@"
+    wait_for 15 grep -q '^camsim ready' "$T/camsim.log" || fail "camsim did not start"
+}
+
+# camsim_cmd LINE: one control command; fails unless the answer starts with "ok".
+camsim_cmd() {
+    local answer
+    exec 9<>"/dev/tcp/127.0.0.1/$CTRL_PORT"
+    echo "$1" >&9
+    read -r answer <&9
+    exec 9>&-
+    case "$answer" in ok*) ;; *) fail "camsim '$1': $answer" ;; esac
+}
