@@ -11,10 +11,12 @@
 
 #include <errno.h>
 #include <event2/thread.h>
+#include <systemd/sd-daemon.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define DRAIN_TIMEOUT_S 5
 
@@ -187,6 +189,26 @@ static void on_drain_timeout(evutil_socket_t fd, short what, void *arg)
     event_base_loopbreak(gw->base);
 }
 
+/* systemd: the watchdog is pinged from the loop itself, so a stuck loop gets restarted. */
+static void on_watchdog(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    vg_gateway_t *gw = arg;
+    sd_notifyf(0, "WATCHDOG=1\nSTATUS=%s, %zu streams", gw->status,
+               vg_streams_count(gw->streams));
+}
+
+static void start_watchdog(vg_gateway_t *gw)
+{
+    uint64_t usec = 0;
+    if (sd_watchdog_enabled(0, &usec) <= 0 || usec == 0)
+        return;
+    gw->watchdog_timer = event_new(gw->base, -1, EV_PERSIST, on_watchdog, gw);
+    struct timeval tv = {(time_t)(usec / 2 / 1000000), (suseconds_t)(usec / 2 % 1000000)};
+    event_add(gw->watchdog_timer, &tv);
+}
+
 static void mqtt_drained(void *arg)
 {
     vg_gateway_t *gw = arg;
@@ -205,6 +227,7 @@ static void begin_shutdown(vg_gateway_t *gw, const char *why)
         return;
     gw->phase = GW_DRAINING;
     VG_INFO("gateway", "shutdown", "{s:s}", "signal", why);
+    sd_notify(0, "STOPPING=1\nSTATUS=draining");
     struct timeval tv = {DRAIN_TIMEOUT_S, 0};
     evtimer_add(gw->drain_timer, &tv);
     vg_streams_stop_all(gw->streams, streams_drained, gw);
@@ -230,7 +253,9 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
     vg_gateway_t *gw = arg;
     if (sig == SIGHUP) {
         VG_INFO("gateway", "reload", "{s:s}", "path", gw->cfg->path);
+        sd_notify(0, "RELOADING=1");
         reload(gw);
+        sd_notify(0, "READY=1");
         return;
     }
     begin_shutdown(gw, sig == SIGINT ? "SIGINT" : "SIGTERM");
@@ -297,6 +322,9 @@ int vg_gateway_new(vg_config_t *cfg, const char *log_level_override, vg_gateway_
 int vg_gateway_run(vg_gateway_t *gw)
 {
     gw->phase = GW_READY;
+    start_watchdog(gw);
+    sd_notifyf(0, "READY=1\nSTATUS=running, %zu streams\nMAINPID=%lu",
+               vg_streams_count(gw->streams), (unsigned long)getpid());
     VG_INFO("gateway", "started", "{s:s, s:s, s:i}", "instance_id", gw->cfg->instance_id,
             "version", VG_VERSION, "streams", (int)gw->cfg->n_streams);
     event_base_dispatch(gw->base);
@@ -322,7 +350,8 @@ void vg_gateway_free(vg_gateway_t *gw)
     vg_loopq_free(gw->q);
     vg_http_free(gw->http);
     free(gw->status);
-    struct event *evs[] = {gw->sig_int, gw->sig_term, gw->sig_hup, gw->drain_timer};
+    struct event *evs[] = {gw->sig_int, gw->sig_term, gw->sig_hup, gw->drain_timer,
+                           gw->watchdog_timer};
     for (size_t i = 0; i < VG_ARRAY_LEN(evs); i++)
         if (evs[i])
             event_free(evs[i]);

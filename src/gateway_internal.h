@@ -25,7 +25,7 @@ struct vg_gateway {
     vg_control_t *control;
     struct vg_mqtt *mqtt; /* vg_mqtt_t */
     struct vg_rest *rest;
-    struct event *sig_int, *sig_term, *sig_hup, *drain_timer, *telemetry_timer;
+    struct event *sig_int, *sig_term, *sig_hup, *drain_timer, *telemetry_timer, *watchdog_timer;
     void (*mqtt_drained)(void *arg);
     void *mqtt_drained_arg;
     double tele_wall, tele_cpu;
