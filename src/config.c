@@ -476,6 +476,9 @@ static void walk_field(ctx_t *c, const field_t *f, void *base, yaml_node_t *v, c
         return;
     }
     const char *text = (const char *)v->data.scalar.value;
+    if (v->data.scalar.style == YAML_PLAIN_SCALAR_STYLE &&
+        (strcmp(text, "null") == 0 || strcmp(text, "~") == 0))
+        text = ""; /* YAML (and JSON) null: an empty value, judged like one */
     char *expanded = NULL;
     if ((f->flags & F_ENV) && text[0] == '$') {
         const char *name = text[1] == '{' ? text + 2 : text + 1;

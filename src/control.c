@@ -423,6 +423,12 @@ static void cmd_add(vg_control_t *c, cmd_ctx_t *x)
         reject(c, x, "stream_exists", "stream_id", "stream '%s' already exists", x->stream_id);
         return;
     }
+    if (c->o.cfg->deployment_mode == VG_DEPLOY_SINGLE && vg_streams_count(c->o.streams) > 0) {
+        vg_stream_cfg_free(sc);
+        reject(c, x, "stream_exists", "stream_id",
+               "deployment_mode single_stream runs one stream; remove it first");
+        return;
+    }
     reconfiguring(c);
     vg_streams_add(c->o.streams, sc, false);
     vg_stream_cfg_free(sc);

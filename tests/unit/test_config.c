@@ -184,6 +184,7 @@ static void test_rules(void **state)
     expect_error("instance_id: a\ncapture: {reconnect_initial_s: 20, reconnect_max_s: 10}\n",
                  "t.yaml:2:", "must not exceed reconnect_max_s");
     expect_error("instance_id: a\nshard: {index: 3, count: 3}\n", "t.yaml:2:", "shard.index");
+    expect_error("instance_id: a\nstreams:\n  - {stream_id: s, url: null}\n", "t.yaml:3:", "is empty");
 }
 
 static void test_reports_every_problem(void **state)
