@@ -50,6 +50,7 @@ struct vg_streams {
     size_t n_dying; /* loop-thread count of streams not yet reaped */
     void (*all_done)(void *arg);
     void *all_done_arg;
+    vg_metric_t *m_state;
 };
 
 typedef struct {
@@ -126,6 +127,17 @@ static void on_capture_state(void *arg, const char *stream_id, vg_capture_state_
     vg_loopq_post(s->reg->o.q, on_state_loop, s->reg, m);
 }
 
+/* vigil_stream_state{stream_id, state}: 1 for the current state, 0 for the others. */
+static void publish_state_metric(vg_streams_t *ss, const vg_stream_t *s)
+{
+    static const vg_capture_state_t states[] = {VG_CAPTURE_CONNECTING, VG_CAPTURE_RUNNING,
+                                                VG_CAPTURE_RECONNECTING, VG_CAPTURE_FAILED};
+    for (size_t i = 0; i < VG_ARRAY_LEN(states); i++)
+        vg_series_set(vg_metric_series(ss->m_state, s->cfg->stream_id,
+                                       vg_capture_state_name(states[i])),
+                      s->state == states[i] ? 1 : 0);
+}
+
 static vg_stream_t *find_gen(vg_streams_t *ss, const char *id, uint64_t gen)
 {
     vg_stream_t *s = vg_streams_find(ss, id);
@@ -139,6 +151,7 @@ static void on_state_loop(void *ctx, void *msg)
     vg_stream_t *s = find_gen(ss, m->stream_id, m->gen);
     if (s && m->state != VG_CAPTURE_STOPPED) {
         s->state = m->state;
+        publish_state_metric(ss, s);
         snprintf(s->error, sizeof(s->error), "%s", m->error ? m->error : "");
         if (ss->o.on_state)
             ss->o.on_state(ss->o.arg, s);
@@ -193,6 +206,7 @@ int vg_streams_add(vg_streams_t *ss, const vg_stream_cfg_t *sc, bool from_file)
     if (ss->n == ss->cap)
         ss->items = vg_xrealloc(ss->items, (ss->cap = ss->cap * 2 + 8) * sizeof(*ss->items));
     ss->items[ss->n++] = s;
+    publish_state_metric(ss, s);
     char *red = vg_redact_url(s->cfg->url);
     if (start_capture(s, views, n_views) != 0) {
         s->state = VG_CAPTURE_FAILED;
@@ -415,6 +429,8 @@ vg_streams_t *vg_streams_new(const vg_streams_opts_t *o)
 {
     vg_streams_t *ss = vg_xcalloc(1, sizeof(*ss));
     ss->o = *o;
+    ss->m_state = vg_metric_gauge("vigil_stream_state", "1 for the stream's current state",
+                                  "stream_id,state");
     VG_CHECK(pthread_mutex_init(&ss->mu, NULL) == 0);
     VG_CHECK(pthread_cond_init(&ss->cv, NULL) == 0);
     VG_CHECK(pthread_create(&ss->reaper, NULL, reaper_main, ss) == 0);
