@@ -579,8 +579,7 @@ static void dispatch(vg_control_t *c, cmd_ctx_t *x, json_t *cmd_obj)
     cmd->fn(c, x);
 }
 
-void vg_control_submit_json(vg_control_t *c, json_t *cmd_obj, const vg_origin_t *o, vg_ack_fn fn,
-                            void *arg)
+static cmd_ctx_t *ctx_new(const vg_origin_t *o, vg_ack_fn fn, void *arg)
 {
     cmd_ctx_t *x = vg_xcalloc(1, sizeof(*x));
     x->ack = fn;
@@ -588,6 +587,13 @@ void vg_control_submit_json(vg_control_t *c, json_t *cmd_obj, const vg_origin_t 
     x->source = vg_xstrdup(o->source);
     x->who = vg_xstrdup(o->who);
     x->stream_id = vg_xstrdup(o->stream_id);
+    return x;
+}
+
+void vg_control_submit_json(vg_control_t *c, json_t *cmd_obj, const vg_origin_t *o, vg_ack_fn fn,
+                            void *arg)
+{
+    cmd_ctx_t *x = ctx_new(o, fn, arg);
     json_t *id = json_object_get(cmd_obj, "command_id");
     const char *name = json_string_value(json_object_get(cmd_obj, "command"));
     x->command_name = vg_xstrdup(name);
@@ -642,13 +648,7 @@ void vg_control_submit(vg_control_t *c, const char *payload, size_t len, const v
         return;
     }
     json_decref(cmd);
-    cmd_ctx_t *x = vg_xcalloc(1, sizeof(*x));
-    x->ack = fn;
-    x->ack_arg = arg;
-    x->source = vg_xstrdup(o->source);
-    x->who = vg_xstrdup(o->who);
-    x->stream_id = vg_xstrdup(o->stream_id);
-    finish(c, x, "rejected", code, msg, NULL);
+    finish(c, ctx_new(o, fn, arg), "rejected", code, msg, NULL);
 }
 
 vg_control_t *vg_control_new(const vg_control_opts_t *o)

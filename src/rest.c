@@ -106,31 +106,31 @@ static void h_commands(vg_http_req_t *r, void *arg)
     json_decref(cmd);
 }
 
-static void h_add(vg_http_req_t *r, void *arg)
+/* A body of params becomes the command `name`; a command_id in it moves up. */
+static void body_command(vg_http_req_t *r, vg_gateway_t *gw, const char *name,
+                         const char *stream_id, int ok_status)
 {
     json_t *body = vg_http_body_json(r);
     if (!body)
         return;
-    json_t *cmd = json_pack("{s:s, s:O}", "command", "add_stream", "params", body);
+    json_t *cmd = json_pack("{s:s, s:o}", "command", name, "params", body);
     json_t *id = json_object_get(body, "command_id");
     if (id) {
         json_object_set(cmd, "command_id", id);
-        json_object_del(json_object_get(cmd, "params"), "command_id");
+        json_object_del(body, "command_id");
     }
-    run_command(arg, r, cmd, NULL, 201);
+    run_command(gw, r, cmd, stream_id, ok_status);
     json_decref(cmd);
-    json_decref(body);
+}
+
+static void h_add(vg_http_req_t *r, void *arg)
+{
+    body_command(r, arg, "add_stream", NULL, 201);
 }
 
 static void h_patch(vg_http_req_t *r, void *arg)
 {
-    json_t *body = vg_http_body_json(r);
-    if (!body)
-        return;
-    json_t *cmd = json_pack("{s:s, s:O}", "command", "reconfigure", "params", body);
-    run_command(arg, r, cmd, vg_http_param(r, "id"), 200);
-    json_decref(cmd);
-    json_decref(body);
+    body_command(r, arg, "reconfigure", vg_http_param(r, "id"), 200);
 }
 
 static void h_delete(vg_http_req_t *r, void *arg)
