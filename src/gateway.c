@@ -140,6 +140,32 @@ static json_t *restart_only_changes(const vg_config_t *a, const vg_config_t *b)
     return keys;
 }
 
+#define SWAP(a, b)                                                                         \
+    do {                                                                                   \
+        __typeof__(a) tmp_ = (a);                                                          \
+        (a) = (b);                                                                         \
+        (b) = tmp_;                                                                        \
+    } while (0)
+
+/* Restart-only settings keep their running values in the new configuration (the old
+ * one, freed next, takes the new values): the MQTT session, listeners, the model
+ * registry the executors loaded, the state file and the shard stay as they started. */
+static void keep_running_values(vg_config_t *next, vg_config_t *old)
+{
+    SWAP(next->instance_id, old->instance_id);
+    SWAP(next->mqtt, old->mqtt);
+    SWAP(next->http.listen, old->http.listen);
+    SWAP(next->http.web_root, old->http.web_root);
+    SWAP(next->http.max_connections, old->http.max_connections);
+    SWAP(next->inference_threads, old->inference_threads);
+    SWAP(next->state_file, old->state_file);
+    SWAP(next->shard_index, old->shard_index);
+    SWAP(next->shard_count, old->shard_count);
+    SWAP(next->models_dir, old->models_dir);
+    SWAP(next->models, old->models);
+    SWAP(next->n_models, old->n_models);
+}
+
 static void reload(vg_gateway_t *gw)
 {
     vg_diag_t diag = {0};
@@ -167,8 +193,8 @@ static void reload(vg_gateway_t *gw)
     if (json_array_size(restart))
         VG_WARN("gateway", "config_needs_restart", "{s:O}", "keys", restart);
     json_decref(restart);
-    /* restart-only settings keep their running values: only streams and auth change */
     vg_config_t *old = gw->cfg;
+    keep_running_values(next, old);
     gw->cfg = next;
     vg_streams_set_config(gw->streams, next);
     vg_control_set_config(gw->control, next);
