@@ -112,9 +112,9 @@ static vg_metric_t *m_persons;
 
 int vg_gw_streams_start(vg_gateway_t *gw)
 {
-    m_persons = vg_metric_gauge("vigil_stream_persons",
-                                "Persons in the stream's latest person_detector result",
-                                "stream_id");
+    m_persons =
+        vg_metric_gauge("vigil_stream_persons",
+                        "Persons in the stream's latest person_detector result", "stream_id");
     json_t *state = load_state(gw->cfg);
     if (!state) {
         for (size_t i = 0; i < gw->cfg->n_streams; i++)

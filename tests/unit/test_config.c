@@ -213,8 +213,8 @@ static void test_env_values(void **state)
     expect_error("instance_id: $VG_TEST_UNSET\n", "t.yaml:1:", "VG_TEST_UNSET is not set");
     setenv("VG_TEST_POD", "bad id", 1);
     expect_error("instance_id: $VG_TEST_POD\n", "t.yaml:1:", "instance_id");
-    expect_error("instance_id: a\nshard: {index: $VG_TEST_INDEX, count: 2}\n", "t.yaml:2:",
-                 "shard.index");
+    expect_error("instance_id: a\nshard: {index: $VG_TEST_INDEX, count: 2}\n",
+                 "t.yaml:2:", "shard.index");
 }
 
 static void test_check_url(void **state)
