@@ -9,7 +9,8 @@ libavcodec-dev libavformat-dev libswscale-dev libavutil-dev libopencv-dev
 libmosquitto-dev mosquitto mosquitto-clients libsystemd-dev
 ffmpeg libgstrtspserver-1.0-dev gstreamer1.0-plugins-good gstreamer1.0-plugins-bad
 gstreamer1.0-plugins-base gstreamer1.0-tools
-prometheus python3-opencv python3-onnx python3-numpy curl jq procps chromium"
+prometheus python3-opencv python3-onnx python3-numpy python3-yaml curl jq procps iproute2
+systemd chromium"
 
 missing=""
 for p in $PKGS; do

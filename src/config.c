@@ -149,7 +149,7 @@ static const field_t shard_fields[] = {
 static const schema_t shard_schema = {.what = "shard", .fields = shard_fields, .n_fields = VG_ARRAY_LEN(shard_fields), .size = 0};
 
 static const field_t root_fields[] = {
-    {.name = "instance_id", .kind = K_STR, .off = OFF(vg_config_t, instance_id), .def = NULL, .flags = F_REQUIRED | F_ID},
+    {.name = "instance_id", .kind = K_STR, .off = OFF(vg_config_t, instance_id), .def = NULL, .flags = F_REQUIRED | F_ID | F_ENV},
     {.name = "deployment_mode", .kind = K_ENUM, .off = OFF(vg_config_t, deployment_mode), .def = "multi_stream",
      .names = deploy_modes},
     {.name = "log", .kind = K_OBJ, .off = 0, .def = NULL, .sub = &log_schema},

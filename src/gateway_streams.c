@@ -5,6 +5,7 @@
 #include "gateway_internal.h"
 #include "vigil/common.h"
 #include "vigil/log.h"
+#include "vigil/metrics.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -105,8 +106,15 @@ static void start_one(vg_gateway_t *gw, const vg_stream_cfg_t *sc, bool from_fil
     vg_streams_add(gw->streams, sc, from_file);
 }
 
+/* vigil_stream_persons: registered by vg_gw_streams_start; its series go with their
+ * stream (vg_metrics_remove_label), so none is cached here. */
+static vg_metric_t *m_persons;
+
 int vg_gw_streams_start(vg_gateway_t *gw)
 {
+    m_persons =
+        vg_metric_gauge("vigil_stream_persons",
+                        "Persons in the stream's latest person_detector result", "stream_id");
     json_t *state = load_state(gw->cfg);
     if (!state) {
         for (size_t i = 0; i < gw->cfg->n_streams; i++)
@@ -163,6 +171,8 @@ void vg_gw_streams_reload(vg_gateway_t *gw, const vg_config_t *next)
 void vg_gw_on_result(void *arg, vg_stream_t *s, const vg_infer_result_t *r)
 {
     vg_gateway_t *gw = arg;
+    if (r->person_count >= 0)
+        vg_series_set(vg_metric_series(m_persons, vg_stream_id(s)), r->person_count);
     size_t i;
     json_t *msg;
     json_array_foreach(r->results, i, msg)

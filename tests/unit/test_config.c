@@ -198,6 +198,26 @@ static void test_reports_every_problem(void **state)
     vg_diag_clear(&d);
 }
 
+/* instance_id and shard.index may name an environment variable (one pod per shard). */
+static void test_env_values(void **state)
+{
+    (void)state;
+    setenv("VG_TEST_POD", "vigil-2", 1);
+    setenv("VG_TEST_INDEX", "2", 1);
+    unsetenv("VG_TEST_UNSET");
+    vg_config_t *c = expect_ok("instance_id: $VG_TEST_POD\n"
+                               "shard: {index: \"${VG_TEST_INDEX}\", count: 3}\n");
+    assert_string_equal(c->instance_id, "vigil-2");
+    assert_int_equal(c->shard_index, 2);
+    assert_int_equal(c->shard_count, 3);
+    vg_config_free(c);
+    expect_error("instance_id: $VG_TEST_UNSET\n", "t.yaml:1:", "VG_TEST_UNSET is not set");
+    setenv("VG_TEST_POD", "bad id", 1);
+    expect_error("instance_id: $VG_TEST_POD\n", "t.yaml:1:", "instance_id");
+    expect_error("instance_id: a\nshard: {index: $VG_TEST_INDEX, count: 2}\n",
+                 "t.yaml:2:", "shard.index");
+}
+
 static void test_check_url(void **state)
 {
     (void)state;
@@ -219,6 +239,7 @@ int main(void)
         cmocka_unit_test(test_defaults),            cmocka_unit_test(test_source_id_template),
         cmocka_unit_test(test_person_default_model), cmocka_unit_test(test_rules),
         cmocka_unit_test(test_reports_every_problem), cmocka_unit_test(test_check_url),
+        cmocka_unit_test(test_env_values),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
