@@ -1,5 +1,5 @@
 """consts.py — the soak's tunables that more than one module reads."""
-GRACE = {"fault": 12.0, "restart": 8.0, "fps": 5.0, "model": 5.0, "add": 12.0}
+GRACE = {"fault": 10.0, "restart": 5.0, "fps": 2.0, "model": 3.0, "add": 8.0}
 GRACE_FAULT = GRACE["fault"]  # camera fault end -> stream judged again (stall 3 + backoff 3 + slack)
 MIN_INCLUDED_S = 20.0         # a stream's rate is judged only over at least this much time
 RATE_LIMIT = 0.8              # results / (target fps x time), outside the stream's own faults

@@ -2,6 +2,7 @@
 port, vigil-camsim with its control port, vigild; plus free ports, /proc sampling and a
 one-request-per-connection HTTP client. Every process started here is stopped here, by
 its own pid."""
+import ctypes
 import http.client
 import json
 import os
@@ -32,6 +33,15 @@ def wait_until(pred, timeout, step=0.1):
         time.sleep(step)
 
 
+def _die_with_parent():
+    """Runs in the child before exec: SIGKILL it if the soak dies (strictly: if the
+    thread that started it ends; the soak starts every process from its main thread)."""
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except OSError:
+        pass
+
+
 class Proc:
     """A child process whose stdout+stderr go to a log file in the work folder."""
 
@@ -39,7 +49,8 @@ class Proc:
         self.name, self.argv, self.log_path = name, argv, log_path
         self.log = open(log_path, "ab")
         self.p = subprocess.Popen(argv, stdout=self.log, stderr=subprocess.STDOUT,
-                                  stdin=subprocess.DEVNULL, env=env)
+                                  stdin=subprocess.DEVNULL, env=env,
+                                  preexec_fn=_die_with_parent)
         self.pid = self.p.pid
         self.started = time.monotonic()
 

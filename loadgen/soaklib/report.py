@@ -1,5 +1,6 @@
 """report.py — turns what the soak saw into checks and figures: one JSON report and one
 summary line. Each check has a name, ok, the measured value and its limit."""
+import bisect
 import json
 import os
 import time
@@ -45,6 +46,11 @@ def rates(soak, t_lo, t_hi):
         ts, cs = soak.counts.get(s.sid, ((), ()))
         wins = _merge([list(w) for w in s.exclusions] + by_cam.get(s.camera, []) +
                       _absent_windows(s, t_hi) + [[-1e18, t_lo]])
+        fch = sorted(s.fps_changes)
+        f_t = [t for t, _ in fch]
+
+        def fps_at(t):
+            return fch[max(0, bisect.bisect_right(f_t, t) - 1)][1]
         k = 0
         inc_s = results = expected = 0.0
         for i in range(1, len(ts)):
@@ -56,7 +62,7 @@ def rates(soak, t_lo, t_hi):
             if k < len(wins) and wins[k][0] <= b:
                 continue  # overlaps an excluded window
             dc = cs[i] - cs[i - 1]
-            fa, fb = s.fps_at(a), s.fps_at(b)
+            fa, fb = fps_at(a), fps_at(b)
             if dc < 0 or fa != fb:
                 continue
             inc_s += b - a
