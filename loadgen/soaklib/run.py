@@ -258,8 +258,9 @@ streams:
         for name in ("vigil_mqtt_reconnects_total", "vigil_mqtt_connected"):
             for _, v in m.get(name, []):
                 self.mqtt_metric[name] = v
-        dropped = sum(v for _, v in m.get("vigil_mqtt_outbox_dropped_total", []))
-        self.mqtt_metric["vigil_mqtt_outbox_dropped_total"] = dropped
+        self.mqtt_metric["vigil_mqtt_outbox_dropped_total"] = {
+            labels.get("reason", "?"): v for labels, v in
+            m.get("vigil_mqtt_outbox_dropped_total", []) if v}
 
     def stats_now(self, n=5, step=1.0):
         """Median (rss_kb, threads, fds) over n samples."""
