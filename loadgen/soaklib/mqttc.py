@@ -56,6 +56,7 @@ class MqttClient:
         self._acked = {}          # mid -> monotonic time of PUBACK
         self._thread = None
         self.connects = 0
+        self.handler_errors = []
         self.connected_at = None  # monotonic time of the last successful (subscribed) connect
 
     # ---- public ------------------------------------------------------------------------
@@ -224,7 +225,10 @@ class MqttClient:
             pos += 2
         body = payload[pos:]
         if self.on_message:
-            self.on_message(topic, body, time.monotonic())
+            try:
+                self.on_message(topic, body, time.monotonic())
+            except Exception as e:  # noqa: BLE001 - a handler bug must not end the session
+                self.handler_errors.append(f"{topic}: {e!r}")
         if qos == 1:
             with self._send_lock:
                 sock.sendall(_packet(PUBACK, 0, struct.pack("!H", mid)))

@@ -92,6 +92,16 @@ def proc_stats(pid):
         return None
 
 
+def proc_cpu_s(pid):
+    """User + system CPU seconds of a live process, or None."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return None
+
+
 class Broker:
     """mosquitto on a fixed loopback port, restartable with the same configuration."""
 

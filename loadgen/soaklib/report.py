@@ -3,6 +3,7 @@ summary line. Each check has a name, ok, the measured value and its limit."""
 import bisect
 import json
 import os
+import resource
 import time
 
 from .consts import (FLOW_GAP_LIMIT_S, GRACE_FAULT, MIN_INCLUDED_S, RATE_LIMIT,
@@ -206,8 +207,23 @@ def _series(soak, n_max=400):
     if not t:
         return []
     step = max(1, len(t) // n_max)
-    return [[round(t[i] - soak.t_ref, 1), int(r[i]), int(soak.threads[i]), int(soak.fds[i])]
-            for i in range(0, len(t), step)]
+    return [[round(t[i] - soak.t_ref, 1), int(r[i]), int(soak.threads[i]), int(soak.fds[i]),
+             round(soak.cpu[i], 1)] for i in range(0, len(t), step)]
+
+
+def _cpu(soak):
+    """vigild's average CPU (% of one core) during the chaos, and the soak's own."""
+    t, c = soak.samples_t, soak.cpu
+    lo, hi = soak.t_chaos0, getattr(soak, "t_chaos_end", None)
+    idx = [i for i in range(len(t)) if lo is not None and hi is not None and lo <= t[i] <= hi]
+    out = {"vigild_percent_avg": None, "soak_percent_avg": None}
+    if len(idx) >= 2:
+        a, b = idx[0], idx[-1]
+        out["vigild_percent_avg"] = round(100 * (c[b] - c[a]) / (t[b] - t[a]), 1)
+    ru = resource.getrusage(resource.RUSAGE_SELF)
+    wall = time.monotonic() - soak.t_created
+    out["soak_percent_avg"] = round(100 * (ru.ru_utime + ru.ru_stime) / wall, 1) if wall else None
+    return out
 
 
 def build(soak, exit_code, t_start):
@@ -220,7 +236,8 @@ def build(soak, exit_code, t_start):
         checks.append({"name": name, "ok": bool(ok), "value": value, "limit": limit, **detail})
 
     ran = soak.t_chaos0 is not None and getattr(soak, "t_chaos_end", None) is not None
-    check("soak_ran", ran and not soak.error, soak.error, None)
+    herr = getattr(getattr(soak, "sub", None), "handler_errors", [])
+    check("soak_ran", ran and not soak.error and not herr, soak.error or (herr[:3] or None), None)
     # the daemon never exits; SIGTERM exits 0
     ex = soak.daemon_exit
     check("daemon_never_exited", ex is None,
@@ -319,9 +336,11 @@ def build(soak, exit_code, t_start):
             "mqtt": {"inference_messages": soak.flow.total, "periods": periods,
                      "daemon_metrics": soak.mqtt_metric},
             "resources": {"baseline": base, "at_25pct": cp25, "final": cpf,
-                          "series_t_rss_kb_threads_fds": _series(soak)},
+                          "cpu": _cpu(soak),
+                          "series_t_rss_kb_threads_fds_cpus": _series(soak)},
         },
-        "notes": soak.notes,
+        "notes": soak.notes + [f"MQTT handler error: {e}" for e in
+                               getattr(getattr(soak, "sub", None), "handler_errors", [])[:20]],
         "workdir": soak.workdir,
     }
     return rep

@@ -20,7 +20,8 @@ from . import report
 from .consts import GRACE, KILL_QUIET_S, RECONNECT_LIMIT_S, SAMPLE_S
 from .model import Cmd, Stream, World
 from .mqttc import MqttClient
-from .procs import Broker, Camsim, Http, Proc, free_port, parse_metrics, proc_stats, wait_until
+from .procs import (Broker, Camsim, Http, Proc, free_port, parse_metrics, proc_cpu_s, proc_stats,
+                    wait_until)
 from .storm import Storm
 
 PREFIX, INSTANCE = "care", "soak"
@@ -85,6 +86,7 @@ class Soak:
         self.flow = Flow()
         self.samples_t = array("d")
         self.rss, self.threads, self.fds = array("d"), array("d"), array("d")
+        self.cpu = array("d")     # vigild's CPU seconds so far
         self.counts = {}          # sid -> (array t, array count)
         self.daemon_exit = None   # (t, code) if it exited by itself
         self.broker_events = []   # {kill, start, down_s, back, reconnect_s}
@@ -98,10 +100,12 @@ class Soak:
         self.broker_started_at = 0.0
         self.daemon_back_at = None
         self.mqtt_quiet = False   # a broker kill is coming: no ordinary MQTT commands
+        self.broker_live = True
         self.force_mqtt = False
         self.mqtt_metric = {}
         self.t_chaos0 = self.t_chaos_end = None
         self.error = None
+        self.t_created = time.monotonic()
 
     # ---- setup ---------------------------------------------------------------------------------
     def setup(self):
@@ -211,7 +215,7 @@ streams:
                 self.daemon_seen(t)
 
     def daemon_seen(self, t):
-        if self.daemon_back_at is None and t >= self.broker_started_at:
+        if self.daemon_back_at is None and self.broker_live and t >= self.broker_started_at:
             self.daemon_back_at = t
             if self.broker_events and self.broker_events[-1].get("back") is None:
                 ev = self.broker_events[-1]
@@ -235,11 +239,13 @@ streams:
                 self.daemon_exit = (t, self.vigild.returncode())
                 log(f"vigild exited by itself with code {self.daemon_exit[1]}")
             st = proc_stats(self.vigild.pid) if self.daemon_exit is None else None
-            if st:
+            cpu = proc_cpu_s(self.vigild.pid) if st else None
+            if st and cpu is not None:
                 self.samples_t.append(t)
                 self.rss.append(st[0])
                 self.threads.append(st[1])
                 self.fds.append(st[2])
+                self.cpu.append(cpu)
             text = self.http.metrics(timeout=3) if self.daemon_exit is None else None
             if text:
                 self.take_metrics(time.monotonic(), parse_metrics(text))
@@ -355,11 +361,14 @@ streams:
         if not wait_until(lambda: self.daemon_back_at is not None, 15):
             raise RuntimeError("no MQTT message from vigild")
         log(f"{len(core)} streams running; priming every model on every stream")
-        # load every model on every executor once, so the baseline holds them all
+        # every model on every executor, and full decoding (fps above the keyframe rate)
+        # on every stream, once: the baseline is the steady state, not a cold start
         for m in MODELS[1:] + MODELS[:1]:
+            fps = 2 if m != MODELS[0] else BASE_FPS
             for sid in core:
                 self.rest_cmd("reconfigure", sid, "PATCH", f"/api/v1/streams/{sid}",
-                              {"model_id": m}, {"model_id": m}, load=True)
+                              {"model_id": m, "fps": fps}, {"model_id": m, "fps": fps},
+                              load=True)
             time.sleep(4)
         time.sleep(4)
         st = self.stats_now()
@@ -501,6 +510,7 @@ streams:
 
     def broker_kill(self):
         t = time.monotonic()
+        self.broker_live = False  # what still trickles in from the old broker is not "back"
         self.flow.stop(t)
         self.broker.stop()
         self.daemon_back_at = None
@@ -514,6 +524,7 @@ streams:
         self.broker.start()
         t = time.monotonic()
         self.broker_started_at = t
+        self.broker_live = True
         self.mqtt_quiet = False
         if self.broker_events and self.broker_events[-1]["start"] is None:
             ev = self.broker_events[-1]

@@ -215,10 +215,13 @@ class Storm:
         return self.send(c)
 
     def v_repeat(self):
+        # only commands the control module answered (not those the HTTP layer refused:
+        # a repeat with the right token would be a new command)
         recent = [c for c in self.w.cmds[-300:]
                   if c.done and c.cid and c.repeat_of is None and c.payload is not None
                   and c.channel in ("mqtt-stream", "mqtt-instance", "rest-commands", "rest-add")
-                  and c.status not in (None, "received")]
+                  and c.status in ("completed", "rejected", "failed")
+                  and c.defect != "wrong_token"]
         if not recent:
             return None
         o = self.rng.choice(recent)
@@ -393,7 +396,7 @@ class Storm:
         c.token = self.rng.choice(["wrong-token", None, self.http.token + "x", ""])
         c.params = {"rest-patch": {"fps": 1}, "rest-add": self.add_params(s)}.get(route)
         if route == "rest-commands":
-            c.kind, c.params = "remove_stream", None
+            c.name, c.params = "remove_stream", None
         c.expect = {("http", 401)}
         return self.send(c)
 
