@@ -22,7 +22,7 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import benchlib as B  # noqa: E402
 
-MOTION = "[{type: motion_detector}]"
+MOTION = B.MOTION_WORKER
 
 
 def vigil_phase(run, cam, n, fps, workers, warmup, window, label):

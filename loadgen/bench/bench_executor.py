@@ -87,9 +87,9 @@ def e2e(run, args):
     cam = B.Camsim(run, B.make_clip("person-720p"), n)
     broker = B.Broker(run)
     sub = B.Subscriber(run, broker)
-    workers = "[{type: person_detector, spec: {model_id: yolo-fastest-body}}]"
-    v = B.Vigild(run, [{"stream_id": f"c{i}", "url": cam.url(i), "fps": fps, "workers": workers}
-                       for i in range(n)], mqtt_port=broker.port, name="vigild-e2e")
+    v = B.Vigild(run, [{"stream_id": f"c{i}", "url": cam.url(i), "fps": fps,
+                        "workers": B.PERSON_WORKER} for i in range(n)],
+                 mqtt_port=broker.port, name="vigild-e2e", stagger_s=1.0)
     if not v.wait_up(40):
         B.log("# e2e: not every stream came up within 40 s")
     B.time.sleep(args.warmup)

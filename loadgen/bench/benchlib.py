@@ -364,11 +364,23 @@ def iso_to_epoch(s):
     return t + (float("0." + frac) if frac else 0.0)
 
 
+PERSON_WORKER = [{"type": "person_detector", "spec": {"model_id": "yolo-fastest-body"}}]
+MOTION_WORKER = [{"type": "motion_detector"}]
+
+
 class Vigild:
     """vigild with a generated configuration: streams is a list of dicts
-    {stream_id, url, fps, workers (YAML flow text or None)}."""
+    {stream_id, url, fps, workers (a list of worker dicts, or None)}.
 
-    def __init__(self, run, streams, mqtt_port=None, threads=0, name="vigild"):
+    stagger_s: instead of listing the streams in the file (every capture then connects
+    at the same instant, and since camsim starts a camera's clip at its first DESCRIBE,
+    every camera's keyframes arrive together: at 1 fps on a 1 s GOP all streams then
+    sample in the same few milliseconds), add them through POST /api/v1/streams spread
+    evenly over stagger_s seconds, so keyframe phases spread over the GOP like
+    independent real cameras."""
+
+    def __init__(self, run, streams, mqtt_port=None, threads=0, name="vigild",
+                 stagger_s=None):
         self.run = run
         self.http_port = free_port()
         mqtt = (f"mqtt: {{enabled: true, host: 127.0.0.1, port: {mqtt_port}}}\n"
@@ -379,9 +391,9 @@ class Vigild:
                  f"inference: {{threads: {threads}}}\n",
                  "capture: {rtsp_transport: tcp, stall_timeout_s: 10, reconnect_initial_s: 0.5,"
                  " reconnect_max_s: 5}\n",
-                 "streams:\n" if streams else "streams: []\n"]
-        for s in streams:
-            w = s.get("workers") or "[]"
+                 "streams:\n" if streams and not stagger_s else "streams: []\n"]
+        for s in streams if not stagger_s else []:
+            w = json.dumps(s.get("workers") or [])
             lines.append(f"  - {{stream_id: {s['stream_id']}, rtsp_url: {s['url']}, "
                          f"fps: {s['fps']}, workers: {w}}}\n")
         self.config = run.path(name + ".yaml")
@@ -393,6 +405,20 @@ class Vigild:
         self.url = f"http://127.0.0.1:{self.http_port}"
         if not wait_for(lambda: self.get("/healthz"), 30):
             raise RuntimeError(f"vigild did not start (see {run.path(name + '.log')})")
+        if stagger_s and streams:
+            t0 = time.monotonic()
+            for i, st in enumerate(streams):
+                time.sleep(max(0.0, t0 + i * stagger_s / len(streams) - time.monotonic()))
+                self.post("/api/v1/streams", {"stream_id": st["stream_id"], "url": st["url"],
+                                              "fps": st["fps"],
+                                              "workers": st.get("workers") or []})
+
+    def post(self, path, body):
+        req = urllib.request.Request(self.url + path, data=json.dumps(body).encode(),
+                                     headers={"Content-Type": "application/json"},
+                                     method="POST")
+        with urllib.request.urlopen(req, timeout=10) as r:
+            return r.read().decode()
 
     def get(self, path):
         with urllib.request.urlopen(self.url + path, timeout=5) as r:
