@@ -289,13 +289,31 @@ def make_clip(name, image="person.jpg", size="1280x720", fps=15, gop=1, seconds=
     return out
 
 
+def make_noisy_clip(base, out_name="person-720p-noise4"):
+    """`base` re-encoded with temporal sensor-like noise (noise=alls=4:allf=t, libx264
+    ultrafast crf 23, same GOP and profile as make-clip.sh): ~4 Mbit/s with keyframes
+    about half of the bytes, closer to a real 720p camera than make-clip's slow pan over
+    a still image (keyframes ~89 % of the bytes). Cached next to base."""
+    out = os.path.join(os.path.dirname(base), out_name + ".mp4")
+    if os.path.exists(out) and os.path.getmtime(out) >= os.path.getmtime(base):
+        return out
+    tmp = f"{out}.tmp.{os.getpid()}.mp4"
+    subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-y", "-i", base,
+                    "-vf", "noise=alls=4:allf=t", "-c:v", "libx264", "-preset", "ultrafast",
+                    "-crf", "23", "-profile:v", "baseline", "-pix_fmt", "yuv420p", "-bf", "0",
+                    "-g", "15", "-keyint_min", "15", "-sc_threshold", "0",
+                    "-movflags", "+faststart", tmp], check=True)
+    os.replace(tmp, out)
+    return out
+
+
 class Camsim:
-    def __init__(self, run, clip, count):
+    def __init__(self, run, clip, count, name="camsim"):
         self.run = run
-        self.p = run.start("camsim", [os.path.join(BUILD, "vigil-camsim"), "--port", "0",
-                                      "--count", str(count), "--clip", clip,
-                                      "--log-level", "warn"], stdout="camsim.out")
-        line = wait_for(lambda: _ready_line(run.path("camsim.out")), 20)
+        self.p = run.start(name, [os.path.join(BUILD, "vigil-camsim"), "--port", "0",
+                                  "--count", str(count), "--clip", clip,
+                                  "--log-level", "warn"], stdout=name + ".out")
+        line = wait_for(lambda: _ready_line(run.path(name + ".out")), 20)
         if not line:
             raise RuntimeError("camsim did not start")
         self.port = int(re.search(r"port=(\d+)", line).group(1))

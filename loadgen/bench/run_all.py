@@ -62,6 +62,15 @@ def capture_md(r):
     for x in (r["ffmpeg"], r["ffmpeg_keyframes"]):
         rows.append([x["label"], x["streams"], f"{x['core_s_per_cam_s']:.4f}", "", "", "",
                      f"{x['rss_kb_per_process'] / 1024:.1f} (RSS per process)", ""])
+    nz = r.get("noisy")
+    if nz:
+        x = nz["vigil1"]
+        rows.append([f"{x['label']} (noisy clip)", x["streams"], f"{x['core_s_per_cam_s']:.4f}",
+                     "", B.fmt(x["ratio_ffmpeg"], ".3f"), B.fmt(x["ratio_ffmpeg_keyframes"], ".3f"),
+                     "", f"{x['decoded_per_cam_s']:.2f} / {x['sampled_per_cam_s']:.2f}"])
+        for y in (nz["ffmpeg"], nz["ffmpeg_keyframes"]):
+            rows.append([f"{y['label']} (noisy clip)", y["streams"], f"{y['core_s_per_cam_s']:.4f}",
+                         "", "", "", "", ""])
     t = B.table(["phase", "streams", "core-s / camera-s", "net of idle", "/ ffmpeg",
                  "/ ffmpeg keyframes", "MiB / stream", "decoded / sampled per cam-s"], rows)
     idle = r["idle"]
@@ -70,7 +79,9 @@ def capture_md(r):
     share = r.get("keyframe_byte_share")
     return (f"{t}\n\nIdle vigild (no streams): {r['idle_cores']:.4f} cores "
             f"({thread_lines(idle['threads'])}), RSS {idle['rss_kb'] / 1024:.1f} MiB. "
-            f"Keyframes are {100 * share:.0f} % of the clip's bytes.\n\n"
+            f"Keyframes are {100 * share:.0f} % of the clip's bytes"
+            + (f" ({100 * nz['keyframe_byte_share']:.0f} % in the noisy clip)" if nz else "")
+            + ".\n\n"
             f"CPU by thread over each {r['window_s']:.0f} s window (core-seconds):\n{thr}\n")
 
 
