@@ -514,7 +514,7 @@ def table(header, rows):
 
 def save_json(path, obj):
     with open(path, "w") as f:
-        json.dump(obj, f, indent=1, sort_keys=True)
+        json.dump(obj, f, indent=1)
 
 
 def main_guard(fn):

@@ -161,15 +161,19 @@ def ratio_line(results):
     return "RATIOS: " + "; ".join(parts)
 
 
-def report(args, results, errors, started, elapsed, cmd):
-    md = [f"# vigil benchmark results{' (quick mode)' if args.quick else ''}", "",
-          f"- date: {time.strftime('%Y-%m-%d %H:%M:%S %Z', time.localtime(started))}",
-          f"- command: `{cmd}` (from the repository root, after "
-          "`cmake -S . -B build -DVIGIL_WERROR=ON && cmake --build build -j2`)",
-          f"- machine: {machine()}",
-          f"- load average at start / end: {args.load0} / {B.machine_load()} (shared machine: "
-          "absolute times move with the neighbours' load, the ratios much less)",
-          f"- wall time: {elapsed / 60:.1f} min", ""]
+def header(args, started, elapsed, cmd):
+    return [f"# vigil benchmark results{' (quick mode)' if args.quick else ''}", "",
+            f"- date: {time.strftime('%Y-%m-%d %H:%M:%S %Z', time.localtime(started))}",
+            f"- command: `{cmd}` (from the repository root, after "
+            "`cmake -S . -B build -DVIGIL_WERROR=ON && cmake --build build -j2`)",
+            f"- machine: {machine()}",
+            f"- load average at start / end: {args.load0} / {B.machine_load()} (shared machine: "
+            "absolute times move with the neighbours' load, the ratios much less)",
+            f"- wall time: {elapsed / 60:.1f} min", ""]
+
+
+def report(args, results, errors, head):
+    md = list(head)
     targets = []
     for name, r in results.items():
         for k, (val, verdict) in r.get("targets", {}).items():
@@ -192,13 +196,34 @@ def report(args, results, errors, started, elapsed, cmd):
     return "\n".join(md)
 
 
+def rerender(args):
+    out = args.out or (os.path.join(B.BUILD, "bench-results", "RESULTS-quick.md") if args.quick
+                       else os.path.join(B.SRC, "loadgen", "RESULTS.md"))
+    with open(out) as f:
+        old = f.read().split("\n")
+    head = old[:next(i for i, line in enumerate(old) if line.startswith("## "))]
+    with open(os.path.splitext(out)[0] + ".json") as f:
+        import json
+        results = json.load(f)
+    with open(out, "w") as f:
+        f.write(report(args, results, {}, head))
+    B.log(f"# report re-rendered: {out}")
+    B.log(ratio_line(results))
+    return 0
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--only", help="comma-separated subset of capture,executor,side")
     ap.add_argument("--out", help="report file (default loadgen/RESULTS.md, or "
                     "build/bench-results/RESULTS-quick.md with --quick)")
+    ap.add_argument("--rerender", action="store_true",
+                    help="measure nothing: rebuild the report from its .json, keeping the "
+                    "report's header (date, command, machine), e.g. after editing FINDINGS.md")
     args = ap.parse_args()
+    if args.rerender:
+        return rerender(args)
     B.require_built()
     cmd = "/usr/bin/python3 loadgen/bench/run_all.py" + "".join(
         " " + shlex.quote(a) for a in sys.argv[1:])
@@ -220,7 +245,7 @@ def main():
             B.log(f"# {name} failed:\n{errors[name]}")
         B.log(f"# {name}: {time.time() - t0:.0f} s")
     elapsed = time.time() - started
-    text = report(args, results, errors, started, elapsed, cmd)
+    text = report(args, results, errors, header(args, started, elapsed, cmd))
     with open(out, "w") as f:
         f.write(text)
     B.save_json(os.path.splitext(out)[0] + ".json", results)
