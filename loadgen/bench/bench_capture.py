@@ -36,11 +36,13 @@ def vigil_phase(run, cam, n, fps, workers, warmup, window, label):
         B.log(f"# {label}: not every stream came up within 40 s")
     B.time.sleep(warmup)
     m0 = v.metrics()
-    cw, tw = B.CpuWindow([v.pid]), B.ThreadWindow(v.pid)
+    cw, tw, mw = B.CpuWindow([v.pid]), B.ThreadWindow(v.pid), B.MachineWindow()
     cw.begin()
     tw.begin()
+    mw.begin()
     cw.sleep(window)
     cw.end()
+    mw.end()
     threads = tw.end()
     m1 = v.metrics()
     rss, pss = B.rss_kb(v.pid), B.pss_kb(v.pid)
@@ -56,11 +58,12 @@ def vigil_phase(run, cam, n, fps, workers, warmup, window, label):
         if n else 0,
         "sampled_per_cam_s": delta("vigil_stream_frames_sampled_total") / (n * cw.seconds)
         if n else 0,
-        "threads": threads,
+        "threads": threads, "others_cores": mw.others(cw.cpu_s / cw.seconds),
     }
     B.log(f"{label}: streams={n} fps={fps} cpu={r['cpu_cores']:.3f} cores "
           f"core-s/cam-s={B.fmt(r['core_s_per_cam_s'], '.4f')} rss={rss / 1024:.1f}MiB "
-          f"decoded/s/cam={r['decoded_per_cam_s']:.2f} sampled/s/cam={r['sampled_per_cam_s']:.2f}")
+          f"decoded/s/cam={r['decoded_per_cam_s']:.2f} sampled/s/cam={r['sampled_per_cam_s']:.2f} "
+          f"(camsim + neighbours {r['others_cores']:.2f} cores)")
     B.log("  threads (core-s over the window): " +
           ", ".join(f"{k}={val:.2f}" for k, val in threads.items() if val > 0))
     return r
@@ -74,18 +77,22 @@ def ffmpeg_phase(run, cam, n, warmup, window, keyframes_only=False):
                        ["-rtsp_transport", "tcp", "-i", cam.url(i), "-f", "null", "-"])
              for i in range(n)]
     B.time.sleep(warmup)
-    cw = B.CpuWindow([p.pid for p in procs])
+    cw, mw = B.CpuWindow([p.pid for p in procs]), B.MachineWindow()
     cw.begin()
+    mw.begin()
     cw.sleep(window)
     cw.end()
+    mw.end()
     rss = [B.rss_kb(p.pid) for p in procs]
     alive = sum(1 for p in procs if p.poll() is None)
     run.stop_many(procs)
     r = {"label": label, "streams": n, "window_s": cw.seconds, "cpu_s": cw.cpu_s,
          "core_s_per_cam_s": cw.cpu_s / (n * cw.seconds), "cpu_cores": cw.cpu_s / cw.seconds,
-         "rss_kb_per_process": sum(rss) / n, "alive": alive}
+         "rss_kb_per_process": sum(rss) / n, "alive": alive,
+         "others_cores": mw.others(cw.cpu_s / cw.seconds)}
     B.log(f"{label}: processes={n} (alive {alive}) cpu={r['cpu_cores']:.3f} cores "
-          f"core-s/cam-s={r['core_s_per_cam_s']:.4f} rss/process={r['rss_kb_per_process'] / 1024:.1f}MiB")
+          f"core-s/cam-s={r['core_s_per_cam_s']:.4f} rss/process={r['rss_kb_per_process'] / 1024:.1f}MiB "
+          f"(camsim + neighbours {r['others_cores']:.2f} cores)")
     return r
 
 

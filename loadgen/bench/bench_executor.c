@@ -13,7 +13,8 @@
  *        wake-ups, the result JSON, metrics and the result hand-off.
  * bare2: T threads, each with its own detector, for the multi-thread reference.
  *
- * Rounds alternate bare/pool so both see the same machine noise; each round reports
+ * Rounds alternate bare/pool so both see the same machine noise (1-thread rounds, then
+ * half as many T-thread rounds); each round reports
  * results, wall seconds and process CPU seconds (CLOCK_PROCESS_CPUTIME_ID, all threads)
  * over a window after warm-up. One "key=value ..." line per round on stdout; the
  * Python harness (bench_executor.py) turns them into ratios. Main thread only, except
@@ -369,7 +370,8 @@ int main(int argc, char **argv)
         if (pool)
             run_pool(&o, cfg, 1);
     }
-    if (o.threads > 1) {
+    for (int r = 0; o.threads > 1 && r < (o.rounds + 1) / 2; r++) {
+        printf("round_mt=%d\n", r);
         if (bare)
             run_bare(&o, o.threads);
         if (pool)

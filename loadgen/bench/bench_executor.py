@@ -63,11 +63,11 @@ def micro(args):
         "results_per_s": {
             "bare_1": max(r["results_per_s"] for r in bare1),
             "pool_1": max(r["results_per_s"] for r in pool1),
-            "bare_2": bare2[0]["results_per_s"] if bare2 else None,
-            "pool_2": pool2[0]["results_per_s"] if pool2 else None,
+            "bare_2": max(r["results_per_s"] for r in bare2) if bare2 else None,
+            "pool_2": max(r["results_per_s"] for r in pool2) if pool2 else None,
         },
-        "pool2_cpu_ms": pool2[0]["cpu_ms_per_result"] if pool2 else None,
-        "bare2_cpu_ms": bare2[0]["cpu_ms_per_result"] if bare2 else None,
+        "pool2_cpu_ms": min(r["cpu_ms_per_result"] for r in pool2) if pool2 else None,
+        "bare2_cpu_ms": min(r["cpu_ms_per_result"] for r in bare2) if bare2 else None,
     }
     rps = res["results_per_s"]
     B.log(f"bare loop: cpu ms/forward min {min(cb):.3f} median {statistics.median(cb):.3f} "
@@ -78,7 +78,9 @@ def micro(args):
           f"{res['ratio_cpu_median']:.3f}, paired median {res['ratio_cpu_paired_median']:.3f}; "
           f"wall min-based {res['ratio_wall_min']:.3f}")
     B.log(f"results/s: bare 1 thread {rps['bare_1']:.1f}, pool 1 thread {rps['pool_1']:.1f}, "
-          f"bare 2 threads {B.fmt(rps['bare_2'], '.1f')}, pool 2 threads {B.fmt(rps['pool_2'], '.1f')}")
+          f"bare 2 threads {B.fmt(rps['bare_2'], '.1f')}, pool 2 threads {B.fmt(rps['pool_2'], '.1f')} "
+          f"(best of {len(pool2)} rounds; CPU ms/result with 2 threads: bare "
+          f"{B.fmt(res['bare2_cpu_ms'], '.2f')}, pool {B.fmt(res['pool2_cpu_ms'], '.2f')})")
     return res
 
 

@@ -116,13 +116,16 @@ def vigil_run(run, cam, broker, n, fps, warmup, window, label, stagger_s=STAGGER
     m0 = v.metrics()
     cw, tw = B.CpuWindow([v.pid]), B.ThreadWindow(v.pid)
     side = B.CpuWindow([broker.p.pid, cam.p.pid])
+    mw = B.MachineWindow()
     t0 = B.time.time()
     cw.begin()
     tw.begin()
     side.begin()
+    mw.begin()
     cw.sleep(window)
     cw.end()
     side.end()
+    mw.end()
     threads = tw.end()
     t1 = B.time.time()
     m1 = v.metrics()
@@ -150,12 +153,14 @@ def vigil_run(run, cam, broker, n, fps, warmup, window, label, stagger_s=STAGGER
         "dropped_ratio": dropped / sampled if sampled else None,
         "seq_gaps": seq_gaps(msgs), "messages": len(msgs), "streams_up": n_up,
         "side_cores": side.cpu_s / side.seconds, "threads": threads,
+        "others_cores": mw.others(cw.cpu_s / cw.seconds + side.cpu_s / side.seconds),
     }
     B.log(f"vigil {label}: {r['cpu_cores']:.2f} cores, {r['core_s_per_cam_s']:.4f} core-s/cam-s, "
           f"rss {r['rss_mib_per_cam']:.1f} MiB/cam, p50/p95 {B.fmt(r['p50_ms'], '.0f')}/"
           f"{B.fmt(r['p95_ms'], '.0f')} ms, results {r['results_per_cam_s']:.2f}/cam/s, "
           f"sampled {r['sampled_per_cam_s']:.2f}/cam/s, dropped {B.fmt(r['dropped_ratio'], '.2%')}, "
-          f"up {n_up}/{n}, camsim+broker {r['side_cores']:.2f} cores")
+          f"up {n_up}/{n}, camsim+broker {r['side_cores']:.2f} cores, "
+          f"neighbours {r['others_cores']:.2f} cores")
     B.log("  threads (core-s over the window): " +
           ", ".join(f"{k}={val:.2f}" for k, val in threads.items() if val > 0))
     return r
@@ -207,10 +212,16 @@ def baseline_run(run, cam, n, fps, warmup, window, label, start_timeout):
     B.time.sleep(warmup)
     pids = [p.pid for p in procs] + [x for x in ff if x]
     cw = B.CpuWindow(pids)
+    side = B.CpuWindow([cam.p.pid])
+    mw = B.MachineWindow()
     t0 = B.time.time()
     cw.begin()
+    side.begin()
+    mw.begin()
     cw.sleep(window)
     cw.end()
+    side.end()
+    mw.end()
     t1 = B.time.time()
     rss = sum(B.rss_kb(p) for p in pids)
     pss = sum(B.pss_kb(p) for p in pids)
@@ -234,6 +245,7 @@ def baseline_run(run, cam, n, fps, warmup, window, label, start_timeout):
         "rss_mib_per_cam": rss / 1024 / n, "pss_mib_per_cam": pss / 1024 / n,
         "p50_ms": B.percentile(lat, 50), "p95_ms": B.percentile(lat, 95),
         "results_per_cam_s": done / (n * (t1 - t0)), "ready": n_ready,
+        "others_cores": mw.others(cw.cpu_s / cw.seconds + side.cpu_s / side.seconds),
     }
     # Saturated: short of its rate, the machine full, or a backlog (ffmpeg keeps
     # producing F frames/s even when starved: its fps filter duplicates frames, so the
@@ -243,7 +255,8 @@ def baseline_run(run, cam, n, fps, warmup, window, label, start_timeout):
     B.log(f"baseline {label}: {r['cpu_cores']:.2f} cores, {r['core_s_per_cam_s']:.4f} core-s/cam-s, "
           f"rss {r['rss_mib_per_cam']:.1f} MiB/cam (pss {r['pss_mib_per_cam']:.1f}), p50/p95 "
           f"{B.fmt(r['p50_ms'], '.0f')}/{B.fmt(r['p95_ms'], '.0f')} ms, results "
-          f"{r['results_per_cam_s']:.2f}/cam/s, ready {n_ready}/{n}"
+          f"{r['results_per_cam_s']:.2f}/cam/s, ready {n_ready}/{n}, "
+          f"neighbours {r['others_cores']:.2f} cores"
           f"{', SATURATED' if r['saturated'] else ''}")
     return r
 
@@ -265,12 +278,13 @@ def capacity(run, cam, broker, args, known):
                       "sampled_per_cam_s": r["sampled_per_cam_s"],
                       "results_per_cam_s": r["results_per_cam_s"],
                       "streams_up": r["streams_up"], "side_cores": r["side_cores"],
-                      "threads": r["threads"]})
+                      "others_cores": r["others_cores"], "threads": r["threads"]})
         B.log(f"capacity N={n}: {'ok' if ok else 'FAIL'} (dropped {B.fmt(r['dropped_ratio'], '.2%')}, "
               f"p95 {B.fmt(r['p95_ms'], '.0f')} ms, {r['cpu_cores']:.2f} cores)")
-        if not ok:
-            break
-        best = n
+        if ok:
+            best = n
+        elif len(steps) >= 2 and not steps[-2]["ok"]:
+            break  # two failures in a row: past the knee (one alone may be a noisy neighbour)
     return best, steps
 
 
@@ -334,11 +348,13 @@ def side_table(res):
         rows.append([cfg, "vigil", f"{v['core_s_per_cam_s']:.4f}", f"{v['rss_mib_per_cam']:.1f}",
                      f"{v['pss_mib_per_cam']:.1f}", B.fmt(v["p50_ms"], ".0f"),
                      B.fmt(v["p95_ms"], ".0f"), f"{v['results_per_cam_s']:.2f}",
-                     f"dropped {B.fmt(v['dropped_ratio'], '.2%')}, up {v['streams_up']}/{v['n']}"])
+                     f"dropped {B.fmt(v['dropped_ratio'], '.2%')}, up {v['streams_up']}/{v['n']}, "
+                     f"neighbours {v['others_cores']:.2f} cores"])
         rows.append([cfg, "baseline", f"{b['core_s_per_cam_s']:.4f}", f"{b['rss_mib_per_cam']:.1f}",
                      f"{b['pss_mib_per_cam']:.1f}", B.fmt(b["p50_ms"], ".0f"),
                      B.fmt(b["p95_ms"], ".0f"), f"{b['results_per_cam_s']:.2f}",
-                     ("SATURATED, " if b["saturated"] else "") + f"ready {b['ready']}/{b['n']}"])
+                     ("SATURATED, " if b["saturated"] else "") + f"ready {b['ready']}/{b['n']}, "
+                     f"neighbours {b['others_cores']:.2f} cores"])
         rows.append([cfg, "bare (full decode + forward)", f"{r['bare']:.4f}", "", "", "", "", "",
                      f"keyframe-only floor {r['bare_key']:.4f}"])
         rows.append([cfg, "ratios", f"vigil/baseline {B.fmt(r['vs_baseline'], '.3f')}, "
@@ -350,11 +366,12 @@ def side_table(res):
 
 def capacity_table(res):
     hdr = ["cameras", "verdict", "dropped", "p95 ms", "vigild cores", "sampled / cam-s",
-           "results / cam-s", "camsim+broker cores"]
+           "results / cam-s", "camsim+broker cores", "neighbours' cores"]
     return B.table(hdr, [[s["n"], "ok" if s["ok"] else "FAIL", B.fmt(s["dropped_ratio"], ".2%"),
                           B.fmt(s["p95_ms"], ".0f"), f"{s['cpu_cores']:.2f}",
                           f"{s['sampled_per_cam_s']:.2f}", f"{s['results_per_cam_s']:.2f}",
-                          f"{s['side_cores']:.2f}"] for s in res["capacity_steps"]])
+                          f"{s['side_cores']:.2f}", f"{s.get('others_cores', 0):.2f}"]
+                         for s in res["capacity_steps"]])
 
 
 def parse(argv=None):

@@ -268,6 +268,30 @@ class ThreadWindow:
         return dict(sorted(groups.items(), key=lambda kv: -kv[1]))
 
 
+def machine_busy_s():
+    """Busy CPU time of the whole machine so far (all cores: user, nice, system, irq,
+    softirq, steal), in core-seconds, from /proc/stat."""
+    with open("/proc/stat") as f:
+        v = [int(x) for x in f.readline().split()[1:]]
+    return (v[0] + v[1] + v[2] + v[5] + v[6] + v[7]) / HZ
+
+
+class MachineWindow:
+    """Busy cores of the whole machine over a window; minus the CPU of the processes a
+    benchmark measured, that is what the neighbours (other users of this shared box)
+    took while it ran."""
+
+    def begin(self):
+        self.t0, self.b0 = time.monotonic(), machine_busy_s()
+
+    def end(self):
+        self.busy_cores = (machine_busy_s() - self.b0) / (time.monotonic() - self.t0)
+        return self.busy_cores
+
+    def others(self, our_cores):
+        return max(0.0, self.busy_cores - our_cores)
+
+
 def machine_load():
     with open("/proc/loadavg") as f:
         return f.read().split()[0]

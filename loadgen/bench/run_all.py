@@ -74,7 +74,8 @@ def capture_md(r):
     t = B.table(["phase", "streams", "core-s / camera-s", "net of idle", "/ ffmpeg",
                  "/ ffmpeg keyframes", "MiB / stream", "decoded / sampled per cam-s"], rows)
     idle = r["idle"]
-    thr = "\n".join(f"- {x['label']}: {thread_lines(x['threads'])}"
+    thr = "\n".join(f"- {x['label']}: {thread_lines(x['threads'])}; camsim + neighbours "
+                    f"{x.get('others_cores', 0):.2f} cores"
                     for x in [r["vigil1"], r["vigil5"]] + r["views"])
     share = r.get("keyframe_byte_share")
     return (f"{t}\n\nIdle vigild (no streams): {r['idle_cores']:.4f} cores "
@@ -128,13 +129,14 @@ def side_md(r):
     out.append("vigild CPU by thread (core-seconds over the window):")
     for row in r["rows"]:
         v = row["vigil"]
-        out.append(f"- {v['label']}: {thread_lines(v['threads'])}; delivery p50/p95 "
+        out.append(f"- {v['label']}: {thread_lines(v['threads'])}; neighbours "
+                   f"{v.get('others_cores', 0):.2f} cores; delivery p50/p95 "
                    f"{B.fmt(v['delivery_p50_ms'], '.0f')}/{B.fmt(v['delivery_p95_ms'], '.0f')} ms; "
                    f"camsim+mosquitto {v['side_cores']:.2f} cores")
     if r["capacity_steps"]:
         out += ["", f"Capacity search (1 fps, {r['cap_window_s']:.0f} s window per step after "
-                f"{r['warmup_s']:.0f} s warm-up; 16 and 64 reuse the table's runs; stops at the "
-                f"first failure): most cameras passing = **{r['capacity']}**", "",
+                f"{r['warmup_s']:.0f} s warm-up; 16 and 64 reuse the table's runs; stops after two "
+                f"failures in a row): most cameras passing = **{r['capacity']}**", "",
                 bench_side_by_side.capacity_table(r)]
         for s in r["capacity_steps"]:
             out.append(f"- N={s['n']}: {thread_lines(s['threads'])}")
