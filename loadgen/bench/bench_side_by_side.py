@@ -1,0 +1,408 @@
+#!/usr/bin/python3
+"""bench_side_by_side.py — vigil against the common NVR architecture and against the
+bare kernels, on the same clips, model and detection fps, in one run.
+
+camsim serves 1280x720 H.264, 15 fps, 1 s GOP cameras (scripts/make-clip.sh from
+../shared/fixtures/person.jpg). For each (N cameras, F fps):
+  vigil     vigild, N streams, one person_detector (yolo-fastest-body) each, MQTT to a
+            real mosquitto; mosquitto_sub collects the results.
+  baseline  per camera: baseline_detect.py (Python 3 + OpenCV DNN, cv2.setNumThreads(1))
+            reading `ffmpeg -threads 1 ... -vf fps=F,scale=320:320 -f rawvideo -pix_fmt
+            bgr24 -` through a pipe (see that file for its latency estimate).
+  bare      the floor: decode-only `ffmpeg -threads 1 -rtsp_transport tcp -i URL -f null -`
+            per camera plus F forward passes per second of bench_executor.c's bare
+            loop, both measured once per run and summed per camera-second. Also shown:
+            the keyframe-only floor (ffmpeg -skip_frame nokey), what a 1 fps pipeline
+            on a 1 s GOP really has to decode.
+Figures: core-seconds per camera-second (utime+stime from /proc, summed over every
+process of the architecture; camsim and mosquitto are the cameras and the broker and
+are reported apart), RSS and PSS per camera, p50/p95 capture-to-result latency, results
+per camera-second, and for vigil the dropped-sample ratio. Then the capacity search:
+the most cameras vigil serves at 1 fps with < 1 % dropped samples and p95 < 250 ms.
+Targets (load-generator issue): vigil <= 0.25 x baseline CPU per camera, <= 1.15 x bare,
+100 cameras at 1 fps on 2 cores.
+"""
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import benchlib as B  # noqa: E402
+
+WORKERS = B.PERSON_WORKER
+STAGGER_S = 1.0  # streams start spread over one GOP: see benchlib.Vigild
+BASELINE = os.path.join(B.HERE, "baseline_detect.py")
+
+
+# ---- the floor ------------------------------------------------------------------------------
+
+
+def forward_cost(args):
+    cmd = [os.path.join(B.BUILD, "vigil-bench-executor"), "--models", B.MODELS,
+           "--image", os.path.join(B.SHARED, "fixtures", "person.jpg"), "--only", "bare",
+           "--threads", "1", "--rounds", "3" if args.quick else "5", "--seconds", "1.5",
+           "--warmup", "0.3"]
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+    ms = [float(f.split("=")[1]) for line in out.splitlines() if line.startswith("mode=bare")
+          for f in line.split() if f.startswith("cpu_ms_per_result=")]
+    return statistics.median(ms) / 1e3, min(ms) / 1e3
+
+
+def decode_cost(run, cam, n, window, keyframes_only):
+    skip = ["-skip_frame", "nokey"] if keyframes_only else []
+    procs = []
+    for i in range(n):  # staggered like vigil's streams: camsim starts a clip at the
+        B.time.sleep(STAGGER_S / n)  # first viewer, so this sets the cameras' phases
+        procs.append(run.start(f"decode{'-key' if keyframes_only else ''}{i}",
+                               ["ffmpeg", "-nostdin", "-hide_banner", "-nostats", "-loglevel",
+                                "error", "-threads", "1"] + skip +
+                               ["-rtsp_transport", "tcp", "-i", cam.url(i), "-f", "null", "-"]))
+    B.time.sleep(4)
+    cw = B.CpuWindow([p.pid for p in procs])
+    cw.begin()
+    cw.sleep(window)
+    cw.end()
+    rss = sum(B.rss_kb(p.pid) for p in procs) / n
+    run.stop_many(procs)
+    return cw.cpu_s / (n * cw.seconds), rss
+
+
+def floor(run, cam, args):
+    n = min(8, cam.count)
+    fwd_med, fwd_min = forward_cost(args)
+    full, rss = decode_cost(run, cam, n, args.window, False)
+    key, _ = decode_cost(run, cam, n, args.window, True)
+    f = {"forward_cpu_s": fwd_med, "forward_cpu_s_min": fwd_min, "decode_full": full,
+         "decode_key": key, "decoders": n, "decoder_rss_kb": rss}
+    B.log(f"floor: forward {1e3 * fwd_med:.2f} ms CPU (median; min {1e3 * fwd_min:.2f}), "
+          f"decode {full:.4f} core-s/cam-s (all frames), {key:.4f} (keyframes only), "
+          f"{n} decoders")
+    return f
+
+
+def bare_for(fl, fps):
+    """Per camera-second: full decode + fps forwards; and the keyframe-only floor."""
+    full = fl["decode_full"] + fps * fl["forward_cpu_s"]
+    key = (fl["decode_key"] if fps <= 1 else fl["decode_full"]) + fps * fl["forward_cpu_s"]
+    return full, key
+
+
+# ---- vigil ------------------------------------------------------------------------------------
+
+
+def seq_gaps(msgs):
+    by = {}
+    for _, m in msgs:
+        by.setdefault(m.get("stream_id"), []).append(m.get("seq", 0))
+    gaps = 0
+    for seqs in by.values():
+        s = sorted(set(seqs))
+        gaps += sum(b - a - 1 for a, b in zip(s, s[1:]))
+    return gaps
+
+
+def vigil_run(run, cam, broker, n, fps, warmup, window, label, stagger_s=STAGGER_S):
+    sub = B.Subscriber(run, broker, name=f"sub-{label}")
+    streams = [{"stream_id": f"c{i}", "url": cam.url(i), "fps": fps, "workers": WORKERS}
+               for i in range(n)]
+    v = B.Vigild(run, streams, mqtt_port=broker.port, name=f"vigild-{label}",
+                 stagger_s=stagger_s)
+    up = v.wait_up(30 + n * 0.5)
+    if not up:
+        B.log(f"# {label}: not every stream came up")
+    B.time.sleep(warmup)
+    m0 = v.metrics()
+    cw, tw = B.CpuWindow([v.pid]), B.ThreadWindow(v.pid)
+    side = B.CpuWindow([broker.p.pid, cam.p.pid])
+    mw = B.MachineWindow()
+    t0 = B.time.time()
+    cw.begin()
+    tw.begin()
+    side.begin()
+    mw.begin()
+    cw.sleep(window)
+    cw.end()
+    side.end()
+    mw.end()
+    threads = tw.end()
+    t1 = B.time.time()
+    m1 = v.metrics()
+    rss, pss = B.rss_kb(v.pid), B.pss_kb(v.pid)
+    n_up = sum(1 for (k, _), val in m1.items() if k == "vigil_stream_up" and val == 1)
+    B.time.sleep(0.5)
+    v.stop()
+    run.stop(sub.p)
+
+    def delta(name):
+        return B.Vigild.total(m1, name) - B.Vigild.total(m0, name)
+    sampled, dropped = delta("vigil_stream_frames_sampled_total"), delta("vigil_worker_dropped_total")
+    msgs = [(rt, m) for rt, m in sub.messages() if t0 <= rt <= t1]
+    lat = [m["latency_ms"] for _, m in msgs if "latency_ms" in m]
+    deliv = [1e3 * (rt - B.iso_to_epoch(m["captured_at"])) for rt, m in msgs if "captured_at" in m]
+    r = {
+        "arch": "vigil", "label": label, "n": n, "fps": fps, "window_s": cw.seconds,
+        "core_s_per_cam_s": cw.cpu_s / (n * cw.seconds), "cpu_cores": cw.cpu_s / cw.seconds,
+        "rss_mib_per_cam": rss / 1024 / n, "pss_mib_per_cam": pss / 1024 / n,
+        "rss_mib": rss / 1024,
+        "p50_ms": B.percentile(lat, 50), "p95_ms": B.percentile(lat, 95),
+        "delivery_p50_ms": B.percentile(deliv, 50), "delivery_p95_ms": B.percentile(deliv, 95),
+        "results_per_cam_s": len(msgs) / (n * (t1 - t0)),
+        "sampled_per_cam_s": sampled / (n * cw.seconds),
+        "dropped_ratio": dropped / sampled if sampled else None,
+        "seq_gaps": seq_gaps(msgs), "messages": len(msgs), "streams_up": n_up,
+        "side_cores": side.cpu_s / side.seconds, "threads": threads,
+        "others_cores": mw.others(cw.cpu_s / cw.seconds + side.cpu_s / side.seconds),
+    }
+    B.log(f"vigil {label}: {r['cpu_cores']:.2f} cores, {r['core_s_per_cam_s']:.4f} core-s/cam-s, "
+          f"rss {r['rss_mib_per_cam']:.1f} MiB/cam, p50/p95 {B.fmt(r['p50_ms'], '.0f')}/"
+          f"{B.fmt(r['p95_ms'], '.0f')} ms, results {r['results_per_cam_s']:.2f}/cam/s, "
+          f"sampled {r['sampled_per_cam_s']:.2f}/cam/s, dropped {B.fmt(r['dropped_ratio'], '.2%')}, "
+          f"up {n_up}/{n}, camsim+broker {r['side_cores']:.2f} cores, "
+          f"neighbours {r['others_cores']:.2f} cores")
+    B.log("  threads (core-s over the window): " +
+          ", ".join(f"{k}={val:.2f}" for k, val in threads.items() if val > 0))
+    return r
+
+
+# ---- baseline ---------------------------------------------------------------------------------
+
+
+def _ready(path):
+    try:
+        with open(path) as f:
+            for line in f:
+                if line.startswith("ready"):
+                    return int(line.split("ffmpeg=")[1])
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def _lines(path):
+    out = []
+    try:
+        with open(path) as f:
+            for line in f:
+                p = line.split()
+                if len(p) == 5:
+                    out.append((int(p[0]), float(p[1]), float(p[2]), float(p[3])))
+    except OSError:
+        pass
+    return out
+
+
+def baseline_run(run, cam, n, fps, warmup, window, label, start_timeout):
+    outs = [run.path(f"base-{label}-{i}.txt") for i in range(n)]
+    procs = []
+    t_start = B.time.monotonic()
+    for i in range(n):  # spread like vigil's streams (Python's start-up spreads them more)
+        B.time.sleep(max(0.0, t_start + i * STAGGER_S / n - B.time.monotonic()))
+        procs.append(run.start(f"base-{label}-{i}",
+                               [B.PY, BASELINE, "--url", cam.url(i), "--fps", f"{fps:g}",
+                                "--models", B.MODELS, "--out", outs[i]],
+                               stdout=f"base-{label}-{i}.out"))
+    ready_paths = [run.path(f"base-{label}-{i}.out") for i in range(n)]
+    B.wait_for(lambda: all(_ready(p) for p in ready_paths), start_timeout, 0.5)
+    ff = [_ready(p) for p in ready_paths]
+    n_ready = sum(1 for x in ff if x)
+    B.wait_for(lambda: all(os.path.exists(o) and os.path.getsize(o) > 0 for o in outs),
+               max(10, start_timeout / 2), 0.5)
+    B.time.sleep(warmup)
+    pids = [p.pid for p in procs] + [x for x in ff if x]
+    cw = B.CpuWindow(pids)
+    side = B.CpuWindow([cam.p.pid])
+    mw = B.MachineWindow()
+    t0 = B.time.time()
+    cw.begin()
+    side.begin()
+    mw.begin()
+    cw.sleep(window)
+    cw.end()
+    side.end()
+    mw.end()
+    t1 = B.time.time()
+    rss = sum(B.rss_kb(p) for p in pids)
+    pss = sum(B.pss_kb(p) for p in pids)
+    run.stop_many(procs, grace=8)
+    for pid in ff:  # ffmpeg children we started through Python, if any outlived it
+        if pid and B.cpu_ticks(pid) is not None:
+            try:
+                os.kill(pid, 9)
+            except OSError:
+                pass
+    lat, done = [], 0
+    for o in outs:
+        for _, src, _, t_done in _lines(o):
+            if t0 <= t_done <= t1:
+                done += 1
+                if src == src:  # not NaN
+                    lat.append(1e3 * (t_done - src))
+    r = {
+        "arch": "baseline", "label": label, "n": n, "fps": fps, "window_s": cw.seconds,
+        "core_s_per_cam_s": cw.cpu_s / (n * cw.seconds), "cpu_cores": cw.cpu_s / cw.seconds,
+        "rss_mib_per_cam": rss / 1024 / n, "pss_mib_per_cam": pss / 1024 / n,
+        "p50_ms": B.percentile(lat, 50), "p95_ms": B.percentile(lat, 95),
+        "results_per_cam_s": done / (n * (t1 - t0)), "ready": n_ready,
+        "others_cores": mw.others(cw.cpu_s / cw.seconds + side.cpu_s / side.seconds),
+    }
+    # Saturated: short of its rate, the machine full, or a backlog (ffmpeg keeps
+    # producing F frames/s even when starved: its fps filter duplicates frames, so the
+    # result rate alone does not show it, the latency does).
+    r["saturated"] = (r["results_per_cam_s"] < 0.9 * fps or r["cpu_cores"] > 0.85 * B.NCPU or
+                      (r["p95_ms"] or 0) > 1e3 * (2.0 / fps + 1.0))
+    B.log(f"baseline {label}: {r['cpu_cores']:.2f} cores, {r['core_s_per_cam_s']:.4f} core-s/cam-s, "
+          f"rss {r['rss_mib_per_cam']:.1f} MiB/cam (pss {r['pss_mib_per_cam']:.1f}), p50/p95 "
+          f"{B.fmt(r['p50_ms'], '.0f')}/{B.fmt(r['p95_ms'], '.0f')} ms, results "
+          f"{r['results_per_cam_s']:.2f}/cam/s, ready {n_ready}/{n}, "
+          f"neighbours {r['others_cores']:.2f} cores"
+          f"{', SATURATED' if r['saturated'] else ''}")
+    return r
+
+
+# ---- the run ------------------------------------------------------------------------------------
+
+
+def capacity(run, cam, broker, args, known):
+    steps = []
+    best = 0
+    for n in args.capacity_steps:
+        r = known.get(n) or vigil_run(run, cam, broker, n, 1, args.warmup, args.cap_window,
+                                      f"cap{n}")
+        ok = (r["dropped_ratio"] is not None and r["dropped_ratio"] < 0.01 and
+              r["p95_ms"] is not None and r["p95_ms"] < 250 and r["streams_up"] == n and
+              r["sampled_per_cam_s"] >= 0.95 and r["results_per_cam_s"] >= 0.95)
+        steps.append({"n": n, "ok": ok, "dropped_ratio": r["dropped_ratio"],
+                      "p95_ms": r["p95_ms"], "cpu_cores": r["cpu_cores"],
+                      "sampled_per_cam_s": r["sampled_per_cam_s"],
+                      "results_per_cam_s": r["results_per_cam_s"],
+                      "streams_up": r["streams_up"], "side_cores": r["side_cores"],
+                      "others_cores": r["others_cores"], "threads": r["threads"]})
+        B.log(f"capacity N={n}: {'ok' if ok else 'FAIL'} (dropped {B.fmt(r['dropped_ratio'], '.2%')}, "
+              f"p95 {B.fmt(r['p95_ms'], '.0f')} ms, {r['cpu_cores']:.2f} cores)")
+        if ok:
+            best = n
+        elif len(steps) >= 2 and not steps[-2]["ok"]:
+            break  # two failures in a row: past the knee (one alone may be a noisy neighbour)
+    return best, steps
+
+
+def bench(run, args):
+    B.log(f"## side by side: configs {args.configs}, window {args.window:.0f} s, "
+          f"load {B.machine_load()}")
+    clip = B.make_clip("person-720p")
+    ncam = max([n for n, _ in args.configs] + (args.capacity_steps or [0]))
+    cam = B.Camsim(run, clip, ncam)
+    broker = B.Broker(run)
+    fl = floor(run, cam, args)
+    rows, known = [], {}
+    for n, fps in args.configs:
+        label = f"{n}x{fps:g}"
+        v = vigil_run(run, cam, broker, n, fps, args.warmup, args.window, label)
+        if fps == 1:
+            known[n] = v
+        b = baseline_run(run, cam, n, fps, args.warmup, args.window, label,
+                         start_timeout=20 + 1.5 * n)
+        full, key = bare_for(fl, fps)
+        rows.append({"n": n, "fps": fps, "vigil": v, "baseline": b, "bare": full,
+                     "bare_key": key,
+                     "vs_baseline": B.ratio(v["core_s_per_cam_s"], b["core_s_per_cam_s"]),
+                     "vs_bare": B.ratio(v["core_s_per_cam_s"], full),
+                     "vs_bare_key": B.ratio(v["core_s_per_cam_s"], key),
+                     "mem_vs_baseline": B.ratio(v["rss_mib_per_cam"], b["rss_mib_per_cam"])})
+    best, steps = (capacity(run, cam, broker, args, known) if args.capacity_steps
+                   else (None, []))
+    res = {"floor": fl, "rows": rows, "capacity": best, "capacity_steps": steps,
+           "window_s": args.window, "cap_window_s": args.cap_window, "warmup_s": args.warmup}
+    # targets on the largest 1 fps configuration that the baseline did not saturate, and
+    # on every configuration for the record
+    fair = [r for r in rows if not r["baseline"]["saturated"]] or rows
+    worst_b = max(r["vs_baseline"] for r in fair)
+    worst_bare = max(r["vs_bare"] for r in rows)
+    res["targets"] = {
+        "vigil / baseline CPU per camera <= 0.25 (worst unsaturated config)":
+            (worst_b, B.verdict(worst_b, 0.25)),
+        "vigil / bare kernels <= 1.15 (worst config)": (worst_bare, B.verdict(worst_bare, 1.15)),
+    }
+    if args.capacity_steps:
+        res["targets"]["cameras at 1 fps on this machine >= 100"] = (
+            best, B.verdict(best, 100, higher_is_better=True))
+    B.log(side_table(res))
+    if args.capacity_steps:
+        B.log(capacity_table(res))
+    B.log("side-by-side ratio line: " + "; ".join(
+        f"{r['n']}x{r['fps']:g}fps vigil/baseline {B.fmt(r['vs_baseline'], '.3f')} "
+        f"vigil/bare {B.fmt(r['vs_bare'], '.3f')}" for r in rows) +
+        (f"; capacity {best} cameras at 1 fps" if args.capacity_steps else ""))
+    return res
+
+
+def side_table(res):
+    hdr = ["cameras x fps", "architecture", "core-s / camera-s", "RSS MiB / camera",
+           "PSS MiB / camera", "p50 ms", "p95 ms", "results / camera-s", "note"]
+    rows = []
+    for r in res["rows"]:
+        v, b = r["vigil"], r["baseline"]
+        cfg = f"{r['n']} x {r['fps']:g}"
+        rows.append([cfg, "vigil", f"{v['core_s_per_cam_s']:.4f}", f"{v['rss_mib_per_cam']:.1f}",
+                     f"{v['pss_mib_per_cam']:.1f}", B.fmt(v["p50_ms"], ".0f"),
+                     B.fmt(v["p95_ms"], ".0f"), f"{v['results_per_cam_s']:.2f}",
+                     f"dropped {B.fmt(v['dropped_ratio'], '.2%')}, up {v['streams_up']}/{v['n']}, "
+                     f"neighbours {v['others_cores']:.2f} cores"])
+        rows.append([cfg, "baseline", f"{b['core_s_per_cam_s']:.4f}", f"{b['rss_mib_per_cam']:.1f}",
+                     f"{b['pss_mib_per_cam']:.1f}", B.fmt(b["p50_ms"], ".0f"),
+                     B.fmt(b["p95_ms"], ".0f"), f"{b['results_per_cam_s']:.2f}",
+                     ("SATURATED, " if b["saturated"] else "") + f"ready {b['ready']}/{b['n']}, "
+                     f"neighbours {b['others_cores']:.2f} cores"])
+        rows.append([cfg, "bare (full decode + forward)", f"{r['bare']:.4f}", "", "", "", "", "",
+                     f"keyframe-only floor {r['bare_key']:.4f}"])
+        rows.append([cfg, "ratios", f"vigil/baseline {B.fmt(r['vs_baseline'], '.3f')}, "
+                     f"vigil/bare {B.fmt(r['vs_bare'], '.3f')}, vigil/keyframe floor "
+                     f"{B.fmt(r['vs_bare_key'], '.3f')}", f"{B.fmt(r['mem_vs_baseline'], '.3f')}",
+                     "", "", "", "", ""])
+    return B.table(hdr, rows)
+
+
+def capacity_table(res):
+    hdr = ["cameras", "verdict", "dropped", "p95 ms", "vigild cores", "sampled / cam-s",
+           "results / cam-s", "camsim+broker cores", "neighbours' cores"]
+    return B.table(hdr, [[s["n"], "ok" if s["ok"] else "FAIL", B.fmt(s["dropped_ratio"], ".2%"),
+                          B.fmt(s["p95_ms"], ".0f"), f"{s['cpu_cores']:.2f}",
+                          f"{s['sampled_per_cam_s']:.2f}", f"{s['results_per_cam_s']:.2f}",
+                          f"{s['side_cores']:.2f}", f"{s.get('others_cores', 0):.2f}"]
+                         for s in res["capacity_steps"]])
+
+
+def parse(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="4 cameras at 1 fps only (~70 s)")
+    ap.add_argument("--configs", help="N:F,N:F,... (default 4:1,16:1,64:1,8:5)")
+    ap.add_argument("--capacity", help="N,N,... steps for the capacity search "
+                    "(default 16,32,48,64,80,100; 'none' to skip)")
+    ap.add_argument("--window", type=float)
+    ap.add_argument("--cap-window", type=float)
+    ap.add_argument("--warmup", type=float)
+    ap.add_argument("--json")
+    a = ap.parse_args(argv)
+    cfg = a.configs or ("4:1" if a.quick else "4:1,16:1,64:1,8:5")
+    a.configs = [(int(x.split(":")[0]), float(x.split(":")[1])) for x in cfg.split(",")]
+    cap = a.capacity or ("none" if a.quick else "16,32,48,64,80,100")
+    a.capacity_steps = [] if cap == "none" else [int(x) for x in cap.split(",")]
+    a.window = a.window or (8 if a.quick else 20)
+    a.cap_window = a.cap_window or 15
+    a.warmup = a.warmup or (4 if a.quick else 8)
+    return a
+
+
+def main(argv=None):
+    args = parse(argv)
+    B.require_built()
+    res = B.main_guard(lambda run: bench(run, args))(B.Run("side"))
+    if args.json:
+        B.save_json(args.json, res)
+    return res
+
+
+if __name__ == "__main__":
+    main()
