@@ -52,9 +52,18 @@ struct cmd_ctx {
     char *model_id;
 };
 
+typedef struct waiter {
+    vg_ack_fn fn;
+    void *arg;
+    struct waiter *next;
+} waiter_t;
+
 typedef struct {
     char *command_id;
-    json_t *ack; /* final ack, or NULL while in progress */
+    json_t *ack;       /* final ack, or NULL while in progress */
+    waiter_t *waiters; /* repeats that arrived while in progress, from other requesters */
+    vg_ack_fn origin_fn; /* who sent the original */
+    void *origin_arg;
 } seen_t;
 
 struct vg_control {
@@ -90,14 +99,29 @@ static seen_t *seen_find(vg_control_t *c, const char *id)
     return NULL;
 }
 
-static void seen_add(vg_control_t *c, const char *id)
+/* Answers the repeats that waited for the outcome, with it. */
+static void seen_release(seen_t *s, const json_t *ack)
+{
+    while (s->waiters) {
+        waiter_t *w = s->waiters;
+        s->waiters = w->next;
+        if (ack)
+            w->fn(w->arg, ack, true);
+        free(w);
+    }
+}
+
+static void seen_add(vg_control_t *c, const char *id, vg_ack_fn fn, void *arg)
 {
     seen_t *s = &c->seen[c->seen_next];
     c->seen_next = (c->seen_next + 1) % SEEN_MAX;
+    seen_release(s, s->ack); /* an entry recycled while in progress still answers */
     free(s->command_id);
     json_decref(s->ack);
     s->command_id = vg_xstrdup(id);
     s->ack = NULL;
+    s->origin_fn = fn;
+    s->origin_arg = arg;
 }
 
 static void busy_set(vg_control_t *c, const char *stream_id, bool on)
@@ -152,6 +176,8 @@ static void finish(vg_control_t *c, cmd_ctx_t *x, const char *status, const char
            "command", x->command_name, "stream_id", x->stream_id, "status", status, "code", code,
            "message", message, "source", x->source, "who", x->who);
     x->ack(x->ack_arg, ack, true);
+    if (s)
+        seen_release(s, ack);
     json_decref(ack);
     ctx_free(x);
 }
@@ -579,6 +605,16 @@ static void dispatch(vg_control_t *c, cmd_ctx_t *x, json_t *cmd_obj)
     cmd->fn(c, x);
 }
 
+/* A requester already waiting, or the original itself: it gets the outcome anyway (MQTT
+ * publishes every ack on one topic, so a repeat there must not double the final ack). */
+static bool is_waiting(const seen_t *s, vg_ack_fn fn, void *arg)
+{
+    for (const waiter_t *w = s->waiters; w; w = w->next)
+        if (w->fn == fn && w->arg == arg)
+            return true;
+    return s->origin_fn == fn && s->origin_arg == arg;
+}
+
 static cmd_ctx_t *ctx_new(const vg_origin_t *o, vg_ack_fn fn, void *arg)
 {
     cmd_ctx_t *x = vg_xcalloc(1, sizeof(*x));
@@ -608,15 +644,26 @@ void vg_control_submit_json(vg_control_t *c, json_t *cmd_obj, const vg_origin_t 
                        : vg_xasprintf("gen-%llu", (unsigned long long)++c->id_counter);
     seen_t *s = seen_find(c, x->command_id);
     if (s) { /* a repeat: answer with the earlier outcome, apply nothing */
-        json_t *again = s->ack ? json_incref(s->ack) : make_ack(x, "received", NULL, NULL, NULL);
-        VG_INFO("control", "command_repeat", "{s:s, s:s?}", "command_id", x->command_id, "source",
-                x->source);
-        x->ack(x->ack_arg, again, s->ack != NULL);
-        json_decref(again);
+        VG_INFO("control", "command_repeat", "{s:s, s:s?, s:b}", "command_id", x->command_id,
+                "source", x->source, "in_progress", s->ack == NULL);
+        if (s->ack) {
+            x->ack(x->ack_arg, s->ack, true);
+        } else {
+            json_t *rec = make_ack(x, "received", NULL, NULL, NULL);
+            x->ack(x->ack_arg, rec, false);
+            json_decref(rec);
+            if (!is_waiting(s, fn, arg)) { /* the outcome comes when the original ends */
+                waiter_t *w = vg_xcalloc(1, sizeof(*w));
+                w->fn = fn;
+                w->arg = arg;
+                w->next = s->waiters;
+                s->waiters = w;
+            }
+        }
         ctx_free(x);
         return;
     }
-    seen_add(c, x->command_id);
+    seen_add(c, x->command_id, fn, arg);
     json_t *rec = make_ack(x, "received", NULL, NULL, NULL);
     x->ack(x->ack_arg, rec, false);
     json_decref(rec);
@@ -670,6 +717,7 @@ void vg_control_free(vg_control_t *c)
     if (!c)
         return;
     for (size_t i = 0; i < SEEN_MAX; i++) {
+        seen_release(&c->seen[i], NULL);
         free(c->seen[i].command_id);
         json_decref(c->seen[i].ack);
     }

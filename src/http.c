@@ -35,6 +35,7 @@ struct vg_http {
     bool auth_reads;
     char *web_root;
     vg_metric_t *requests;
+    vg_http_req_t *suspended; /* deferred requests waiting for their reply */
 };
 
 struct vg_http_req {
@@ -54,6 +55,7 @@ struct vg_http_req {
     size_t n_caps;
     char *hdr_names[MAX_HEADERS], *hdr_values[MAX_HEADERS];
     size_t n_hdr;
+    vg_http_req_t *next_suspended, **prev_suspended;
 };
 
 /* ---- driving MHD from libevent ------------------------------------------------- */
@@ -247,6 +249,11 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
     if (r->deferred) {
         MHD_suspend_connection(conn);
         r->suspended = true;
+        r->next_suspended = h->suspended; /* listed so a shutdown can answer it */
+        if (h->suspended)
+            h->suspended->prev_suspended = &r->next_suspended;
+        r->prev_suspended = &h->suspended;
+        h->suspended = r;
         return MHD_YES;
     }
     vg_http_reply_error(r, 500, "internal", "handler did not reply", NULL);
@@ -378,6 +385,9 @@ void vg_http_free(vg_http_t *h)
 {
     if (!h)
         return;
+    /* MHD refuses to stop with suspended connections: answer what still waits */
+    while (h->suspended)
+        vg_http_reply_error(h->suspended, 503, "shutting_down", "the gateway is stopping", NULL);
     if (h->io)
         event_free(h->io);
     if (h->timer)
@@ -457,6 +467,9 @@ void vg_http_reply(vg_http_req_t *r, int status, const char *content_type, const
     r->resp = resp;
     if (r->suspended) {
         r->suspended = false;
+        *r->prev_suspended = r->next_suspended;
+        if (r->next_suspended)
+            r->next_suspended->prev_suspended = r->prev_suspended;
         MHD_resume_connection(r->conn);
         event_active(r->h->io, EV_READ, 0);
     }

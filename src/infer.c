@@ -224,14 +224,19 @@ static void *loader_main(void *arg)
                 "model_id", j->model.model_id, "load_ms", (vg_now_mono() - t0) * 1000.0, "error",
                 err);
         pthread_mutex_lock(&p->mu);
-        if (rc == 0) {
+        bool have = false; /* one spare per model: repeated changes must not pile nets up */
+        for (spare_t *sp = p->spares; sp; sp = sp->next)
+            have |= strcmp(sp->model_id, j->model.model_id) == 0;
+        if (rc == 0 && !have) {
             spare_t *s = vg_xcalloc(1, sizeof(*s));
             s->model_id = vg_xstrdup(j->model.model_id);
             s->det = d;
             s->next = p->spares;
             p->spares = s;
+            d = NULL;
         }
         pthread_mutex_unlock(&p->mu);
+        vg_detector_free(d);
         j->done(j->arg, rc == 0, err);
         vg_model_cfg_free_copy(&j->model);
         free(j);

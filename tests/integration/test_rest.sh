@@ -107,6 +107,16 @@ expect_code 404 PATCH /api/v1/streams/nope "${AUTH[@]}" "${J[@]}" -d '{"fps":2}'
 expect_code 200 PATCH /api/v1/streams/room_eagle "${AUTH[@]}" "${J[@]}" -d '{"model_id":"builtin-hog"}'
 wait_for 15 sh -c "curl -sf $URL/api/v1/streams/room_eagle/detections | jq -e '.results[0].model_id == \"builtin-hog\"'" ||
     fail "model change not visible in results"
+# the same command twice at once: the repeat waits for the outcome instead of hanging
+cmd='{"command":"change_model","command_id":"twice","stream_id":"room_eagle","params":{"model_id":"yolo-fastest-body"}}'
+for i in 1 2; do
+    curl -s -m 10 -o "$T/twice$i" -w '%{http_code}' "${AUTH[@]}" "${J[@]}" -d "$cmd" "$URL/api/v1/commands" >"$T/twice$i.code" &
+done
+wait
+for i in 1 2; do
+    [ "$(cat "$T/twice$i.code")" = 200 ] || fail "repeat $i: $(cat "$T/twice$i.code") $(cat "$T/twice$i")"
+    jq -e '.status == "completed" and .command_id == "twice"' "$T/twice$i" >/dev/null || fail "repeat $i body"
+done
 expect_code 200 POST /api/v1/streams/room_eagle/restart "${AUTH[@]}"
 expect_code 404 POST /api/v1/streams/nope/restart "${AUTH[@]}"
 expect_code 200 POST /api/v1/commands "${AUTH[@]}" "${J[@]}" -d '{"command":"set_fps","command_id":"c-1","stream_id":"r4","params":{"max_fps":2}}'
