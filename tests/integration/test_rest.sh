@@ -109,10 +109,12 @@ wait_for 15 sh -c "curl -sf $URL/api/v1/streams/room_eagle/detections | jq -e '.
     fail "model change not visible in results"
 # the same command twice at once: the repeat waits for the outcome instead of hanging
 cmd='{"command":"change_model","command_id":"twice","stream_id":"room_eagle","params":{"model_id":"yolo-fastest-body"}}'
+twice=()
 for i in 1 2; do
     curl -s -m 10 -o "$T/twice$i" -w '%{http_code}' "${AUTH[@]}" "${J[@]}" -d "$cmd" "$URL/api/v1/commands" >"$T/twice$i.code" &
+    twice+=("$!")
 done
-wait
+wait "${twice[@]}"
 for i in 1 2; do
     [ "$(cat "$T/twice$i.code")" = 200 ] || fail "repeat $i: $(cat "$T/twice$i.code") $(cat "$T/twice$i")"
     jq -e '.status == "completed" and .command_id == "twice"' "$T/twice$i" >/dev/null || fail "repeat $i body"
