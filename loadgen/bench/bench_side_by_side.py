@@ -103,12 +103,12 @@ def seq_gaps(msgs):
     return gaps
 
 
-def vigil_run(run, cam, broker, n, fps, warmup, window, label, stagger_s=STAGGER_S):
+def vigil_run(run, cam, broker, n, fps, warmup, window, label):
     sub = B.Subscriber(run, broker, name=f"sub-{label}")
     streams = [{"stream_id": f"c{i}", "url": cam.url(i), "fps": fps, "workers": WORKERS}
                for i in range(n)]
     v = B.Vigild(run, streams, mqtt_port=broker.port, name=f"vigild-{label}",
-                 stagger_s=stagger_s)
+                 stagger_s=STAGGER_S or None)
     up = v.wait_up(30 + n * 0.5)
     if not up:
         B.log(f"# {label}: not every stream came up")
@@ -314,7 +314,8 @@ def bench(run, args):
     best, steps = (capacity(run, cam, broker, args, known) if args.capacity_steps
                    else (None, []))
     res = {"floor": fl, "rows": rows, "capacity": best, "capacity_steps": steps,
-           "window_s": args.window, "cap_window_s": args.cap_window, "warmup_s": args.warmup}
+           "window_s": args.window, "cap_window_s": args.cap_window, "warmup_s": args.warmup,
+           "stagger_s": STAGGER_S}
     # targets on the largest 1 fps configuration that the baseline did not saturate, and
     # on every configuration for the record
     fair = [r for r in rows if not r["baseline"]["saturated"]] or rows
@@ -383,6 +384,9 @@ def parse(argv=None):
     ap.add_argument("--window", type=float)
     ap.add_argument("--cap-window", type=float)
     ap.add_argument("--warmup", type=float)
+    ap.add_argument("--stagger", type=float, default=STAGGER_S,
+                    help="spread stream starts over this many seconds (default 1 = one GOP; "
+                    "0 starts every stream at once, so all keyframes arrive together)")
     ap.add_argument("--json")
     a = ap.parse_args(argv)
     cfg = a.configs or ("4:1" if a.quick else "4:1,16:1,64:1,8:5")
@@ -396,7 +400,9 @@ def parse(argv=None):
 
 
 def main(argv=None):
+    global STAGGER_S
     args = parse(argv)
+    STAGGER_S = args.stagger
     B.require_built()
     res = B.main_guard(lambda run: bench(run, args))(B.Run("side"))
     if args.json:
