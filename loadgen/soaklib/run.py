@@ -419,7 +419,7 @@ streams:
             self.flow.start(self.t_chaos0)
         storm_q = []        # chaos times of storm commands still to send
         timers = []         # (chaos t, fn)
-        next_trickle = self.rng.expovariate(self.a.rate)
+        next_trickle = self.rng.expovariate(self.a.rate) if self.a.rate > 0 else float("inf")
         next_progress = 30.0
         max_faulted = max(1, self.a.cameras // 4)
         i = 0
@@ -458,7 +458,8 @@ streams:
                 self.storm.one()
             if t >= next_trickle:
                 self.storm.one()
-                next_trickle = t + self.rng.expovariate(self.a.rate)
+                next_trickle = t + self.rng.expovariate(self.a.rate) if self.a.rate > 0 \
+                    else float("inf")
             if t >= next_progress:
                 self.progress(t, dur)
                 next_progress += 30.0

@@ -94,7 +94,7 @@ class Judging(unittest.TestCase):
         self.assertEqual(rep.verdict, "ok")
         self.assertEqual(w.streams["s0"].fps, 2)
         w.on_mqtt_ack({"command_id": c.cid, "status": "completed", "error": None}, 3.0)
-        self.assertEqual(len(w.duplicate_finals), 1)
+        self.assertEqual(len(w.duplicate_acks), 1)
         w.on_mqtt_ack({"command_id": None, "status": "rejected",
                        "error": {"code": "invalid_json"}}, 3.1)
         self.assertEqual(w.null_acks, {"invalid_json": 1})
