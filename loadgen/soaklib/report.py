@@ -287,6 +287,9 @@ def build(soak, exit_code, t_start):
           {"reconnect_s": recon, "max": max((r for r in recon if r is not None), default=None)},
           RECONNECT_LIMIT_S)
     # memory, fds, threads
+    for cp in soak.checkpoints.values():  # checkpoint times relative to the chaos start
+        if "t" in cp:
+            cp["t_s"] = round(cp.pop("t") - soak.t_ref, 1)
     cp25, cpf, base = (soak.checkpoints.get(k, {}) for k in ("at_25pct", "final", "baseline"))
     growth = None
     if cp25.get("rss_kb") and cpf.get("rss_kb"):
