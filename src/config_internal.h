@@ -71,6 +71,7 @@ void vg_cfg_report(ctx_t *c, bool warning, vg_mark_t m, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 void vg_cfg_apply_defaults(ctx_t *c, const schema_t *s, void *base);
 void vg_cfg_free_fields(const schema_t *s, void *base);
+void vg_cfg_ctx_free(ctx_t *c);
 void vg_cfg_walk(ctx_t *c, const schema_t *s, void *base, yaml_node_t *map, const char *path);
 /* Position of `key` ("http.listen") in the file, {0, 0} if it was not given. */
 vg_mark_t vg_cfg_mark(const ctx_t *c, const char *key);
