@@ -7,6 +7,7 @@
 #include "vigil/log.h"
 
 #include <getopt.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -89,6 +90,10 @@ int main(int argc, char **argv)
         vg_config_free(cfg);
         return 0;
     }
+    /* A daemon that runs for months with many threads: few malloc arenas and big
+     * buffers (frames) straight from mmap keep freed memory from lingering as growth. */
+    mallopt(M_ARENA_MAX, 2);
+    mallopt(M_MMAP_THRESHOLD, 64 * 1024);
     vg_log_set_level(level ? lvl : cfg->log_level);
     vg_gateway_t *gw = NULL;
     if (vg_gateway_new(cfg, level, &gw) != 0)
