@@ -130,3 +130,14 @@ camsim_cmd() {
     exec 9>&-
     case "$answer" in ok*) ;; *) fail "camsim '$1': $answer" ;; esac
 }
+
+# term_within PID MS: SIGTERM, then requires exit 0 within MS milliseconds; sets STOP_MS.
+term_within() {
+    local start rc=0
+    start=$(date +%s%N)
+    kill -TERM "$1"
+    wait "$1" || rc=$?
+    STOP_MS=$(( ($(date +%s%N) - start) / 1000000 ))
+    [ "$rc" = 0 ] || fail "SIGTERM exit code $rc"
+    [ "$STOP_MS" -lt "$2" ] || fail "SIGTERM took $STOP_MS ms"
+}
