@@ -3,10 +3,11 @@
 #
 # Usage: make-clip.sh IMAGE OUT.mp4 [WxH] [FPS] [GOP_SECONDS]
 #   defaults: 1280x720, 15 fps, one keyframe per second; CLIP_SECONDS (env, default 10)
-#   sets the duration.
+#   sets the duration; CLIP_PAN_SECONDS (env, default the duration) how long of it the
+#   picture moves: 0 is a still camera, 3 of 10 a room with 3 s of activity in every 10.
 # The image is letterboxed into the frame and slowly panned (a window moving on a cosine
-# path whose period is the clip length), so the last frame flows into the first and a
-# looped clip has no jump.
+# path whose period is the pan time; it then rests where it started), so the last frame
+# flows into the first and a looped clip has no jump.
 # Encoding: libx264 ultrafast, yuv420p, no B-frames, fixed GOP (-g = -keyint_min,
 # scene-cut detection off), +faststart. Idempotent: does nothing when OUT is newer than
 # IMAGE. Writes to a temporary file and renames, so concurrent callers never see half
@@ -22,13 +23,16 @@ SIZE=${3:-1280x720}
 FPS=${4:-15}
 GOP_S=${5:-1}
 SECONDS_=${CLIP_SECONDS:-10}
+PAN=${CLIP_PAN_SECONDS:-$SECONDS_}
 
 [ -r "$IMAGE" ] || { echo "$0: cannot read image $IMAGE" >&2; exit 1; }
 W=${SIZE%x*}
 H=${SIZE#*x}
-case "$W$H$FPS$GOP_S$SECONDS_" in
-*[!0-9]*) echo "$0: WxH, FPS, GOP_SECONDS and CLIP_SECONDS must be integers" >&2; exit 2 ;;
+case "$W$H$FPS$GOP_S$SECONDS_$PAN" in
+*[!0-9]*) echo "$0: WxH, FPS, GOP_SECONDS, CLIP_SECONDS and CLIP_PAN_SECONDS must be integers" >&2
+    exit 2 ;;
 esac
+[ "$PAN" -le "$SECONDS_" ] || { echo "$0: CLIP_PAN_SECONDS is longer than CLIP_SECONDS" >&2; exit 2; }
 [ $((W % 2)) -eq 0 ] && [ $((H % 2)) -eq 0 ] || { echo "$0: W and H must be even" >&2; exit 2; }
 [ "$FPS" -gt 0 ] && [ "$GOP_S" -gt 0 ] && [ "$SECONDS_" -gt 0 ] || usage
 
@@ -40,13 +44,18 @@ GOP=$((GOP_S * FPS))
 FRAMES=$((SECONDS_ * FPS))
 # Fit the whole picture into a frame 6 % larger than the target (letterboxed, never
 # cropped, so everything the test image shows stays in view and keeps its aspect), then
-# move a WxH window over the margin: x and y follow (1 - cos(2*pi*t/D)) / 2, so the
-# path starts and ends at the same spot.
+# move a WxH window over the margin: x and y follow (1 - cos(2*pi*min(t,P)/P)) / 2, so the
+# path starts and ends at the same spot and rests there after P seconds.
 BW=$(( (W * 106 / 100) / 2 * 2 ))
 BH=$(( (H * 106 / 100) / 2 * 2 ))
+if [ "$PAN" -gt 0 ]; then
+    PHASE="(1-cos(2*PI*min(t\,$PAN)/$PAN))"
+    XY="x='(iw-ow)*$PHASE/2':y='(ih-oh)*$PHASE/4'"
+else
+    XY="x=0:y=0"
+fi
 VF="scale=$BW:$BH:force_original_aspect_ratio=decrease,pad=$BW:$BH:(ow-iw)/2:(oh-ih)/2,\
-crop=$W:$H:x='(iw-ow)*(1-cos(2*PI*t/$SECONDS_))/2':y='(ih-oh)*(1-cos(2*PI*t/$SECONDS_))/4',\
-format=yuv420p"
+crop=$W:$H:$XY,format=yuv420p"
 
 TMP="$OUT.tmp.$$.mp4"
 trap 'rm -f "$TMP"' EXIT INT TERM

@@ -36,11 +36,19 @@ static const field_t rect_fields[] = {
 };
 static const schema_t rect_schema = {.what = "rectangle", .fields = rect_fields, .n_fields = VG_ARRAY_LEN(rect_fields), .size = sizeof(vg_rect_t)};
 
+static const field_t gate_fields[] = {
+    {.name = "enabled", .kind = K_BOOL, .off = OFF(vg_motion_gate_cfg_t, enabled), .def = "true"},
+    {.name = "min_change", .kind = K_DBL, .off = OFF(vg_motion_gate_cfg_t, min_change), .def = "0.003", .min = 0, .max = 1},
+    {.name = "refresh_s", .kind = K_DBL, .off = OFF(vg_motion_gate_cfg_t, refresh_s), .def = "5", .min = 0.1, .max = 600},
+};
+static const schema_t gate_schema = {.what = "motion gate", .fields = gate_fields, .n_fields = VG_ARRAY_LEN(gate_fields), .size = 0};
+
 static const field_t worker_spec_fields[] = {
     {.name = "model_id", .kind = K_STR, .off = OFF(vg_worker_cfg_t, model_id), .def = NULL, .flags = F_ID | F_MARK,
      .mark_off = OFF(vg_worker_cfg_t, model_mark)},
     {.name = "confidence_threshold", .kind = K_DBL, .off = OFF(vg_worker_cfg_t, confidence_threshold), .def = "0.5", .min = 0, .max = 1},
     {.name = "roi", .kind = K_OBJ, .off = OFF(vg_worker_cfg_t, roi), .def = NULL, .sub = &rect_schema, .flags = F_OPTIONAL_OBJ},
+    {.name = "motion_gate", .kind = K_OBJ, .off = OFF(vg_worker_cfg_t, gate), .def = NULL, .sub = &gate_schema},
 };
 static const schema_t worker_spec_schema = {.what = "worker spec", .fields = worker_spec_fields, .n_fields = VG_ARRAY_LEN(worker_spec_fields), .size = 0};
 

@@ -38,8 +38,10 @@ json_t *vg_control_stream_to_json(const vg_stream_cfg_t *sc)
     for (size_t i = 0; i < sc->n_workers; i++) {
         const vg_worker_cfg_t *w = &sc->workers[i];
         json_t *spec = json_pack("{s:f}", "confidence_threshold", w->confidence_threshold);
-        if (w->model_id && (w->type == VG_WORKER_PERSON || w->type == VG_WORKER_POSE))
+        if (w->model_id && (w->type == VG_WORKER_PERSON || w->type == VG_WORKER_POSE)) {
             json_object_set_new(spec, "model_id", json_string(w->model_id));
+            json_object_set_new(spec, "motion_gate", vg_stream_gate_json(&w->gate));
+        }
         if (w->roi.w)
             json_object_set_new(spec, "roi", json_pack("{s:i, s:i, s:i, s:i}", "x", w->roi.x,
                                                        "y", w->roi.y, "w", w->roi.w, "h", w->roi.h));

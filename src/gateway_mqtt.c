@@ -173,11 +173,11 @@ static json_t *stream_telemetry(vg_stream_t *s, double interval_s)
         double seen = (double)(w.results + w.dropped);
         json_array_append_new(
             workers,
-            json_pack("{s:s, s:f, s:f, s:f, s:I}", "worker_id", sc->workers[i].worker_id,
-                      "avg_inference_ms", w.results ? w.inference_ms / (double)w.results : 0.0,
+            json_pack("{s:s, s:f, s:f, s:f, s:I, s:I}", "worker_id", sc->workers[i].worker_id,
+                      "avg_inference_ms", w.runs ? w.inference_ms / (double)w.runs : 0.0,
                       "cpu_percent", interval_s > 0 ? w.inference_ms / 10.0 / interval_s : 0.0,
                       "drop_rate_percent", seen > 0 ? 100.0 * (double)w.dropped / seen : 0.0,
-                      "results", (json_int_t)w.results));
+                      "results", (json_int_t)w.results, "runs", (json_int_t)w.runs));
     }
     return json_pack("{s:s, s:s, s:f, s:f, s:o}", "stream_id", vg_stream_id(s), "state",
                      vg_stream_state(s), "fps_actual", vg_stream_fps_measured(s), "fps_target",

@@ -150,6 +150,8 @@ static void stream_free(vg_infer_stream_t *s)
     for (size_t i = 0; i < s->n_state; i++) {
         vg_motion_free(s->state[i].motion);
         vg_flow_free(s->state[i].flow);
+        free(s->state[i].gate);
+        json_decref(s->state[i].dets);
     }
     vg_stream_spec_unref(s->spec);
     free(s);

@@ -4,6 +4,7 @@
 #define VIGIL_INFER_INTERNAL_H
 
 #include "vigil/detector.h"
+#include "vigil/gate.h"
 #include "vigil/infer.h"
 #include "vigil/metrics.h"
 
@@ -15,6 +16,11 @@ typedef struct {
     char worker_id[72];
     vg_motion_t *motion;
     vg_flow_t *flow;
+    vg_gate_t *gate;   /* person and pose workers: allocated on first use */
+    json_t *dets;      /* detections of the detector's last run, or NULL */
+    double ran_at;     /* captured_at of the frame it last ran on */
+    char ran_time[32]; /* the same, formatted */
+    char ran_key[160]; /* model, threshold and roi it last ran with */
     uint64_t last_seq;
     const char *state; /* last reported worker state */
 } worker_state_t;
@@ -71,7 +77,8 @@ struct vg_infer {
     vg_infer_stream_t *streams;
     spare_t *spares;
     load_job_t *jobs;
-    vg_metric_t *m_inferences, *m_duration, *m_detections, *m_dropped, *m_latency, *m_state;
+    vg_metric_t *m_inferences, *m_duration, *m_detections, *m_dropped, *m_latency, *m_state,
+        *m_skipped;
 };
 
 void vg_infer_metrics_init(vg_infer_t *p);

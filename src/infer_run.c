@@ -51,6 +51,11 @@ void vg_infer_metrics_init(vg_infer_t *p)
                                        vg_metrics_latency_buckets, vg_metrics_latency_buckets_len);
     p->m_state = vg_metric_gauge("vigil_worker_state", "1 for the worker's current state",
                                  "stream_id,worker,state");
+    p->m_skipped = vg_metric_counter("vigil_detector_skipped_total",
+                                     "Frames whose detections were republished because the view "
+                                     "changed less than motion_gate.min_change since the "
+                                     "detector last ran",
+                                     "stream_id,worker");
 }
 
 static worker_state_t *state_for(vg_infer_stream_t *s, const vg_worker_spec_t *w)
@@ -87,36 +92,76 @@ static json_t *box_json(const vg_frame_t *f, const vg_frame_view_t *v, float x, 
                      round(by * 1e4) / 1e4, "w", round(bw * 1e4) / 1e4, "h", round(bh * 1e4) / 1e4);
 }
 
-static int run_person(executor_t *e, const char *stream_id, const vg_worker_spec_t *w,
-                      const vg_frame_t *f, const vg_frame_view_t *v, json_t *msg, char *err,
-                      size_t errlen)
+/* Whether the detector must run on view v, or may republish its last detections:
+ * it must when gating is off, when it has no detections yet or ran with another model,
+ * threshold or roi, when the view changed by min_change since it last ran, and when
+ * refresh_s of stream time have passed. Sets *change when the gate measured. */
+static bool must_run(worker_state_t *ws, const vg_worker_spec_t *w, const vg_frame_t *f,
+                     const vg_frame_view_t *v, const char *key, double *change)
+{
+    if (!w->gate.enabled)
+        return true;
+    if (!ws->gate)
+        ws->gate = vg_xcalloc(1, sizeof(*ws->gate));
+    *change = vg_gate_measure(ws->gate, v->data, v->width, v->height, v->stride);
+    if (!ws->dets || strcmp(key, ws->ran_key) != 0 || *change >= w->gate.min_change)
+        return true;
+    double age = f->captured_at - ws->ran_at;
+    return age >= w->gate.refresh_s || age < 0;
+}
+
+static int run_person(executor_t *e, worker_state_t *ws, const char *stream_id,
+                      const vg_worker_spec_t *w, const vg_frame_t *f, const vg_frame_view_t *v,
+                      json_t *msg, bool *ran, char *err, size_t errlen)
 {
     vg_infer_t *p = e->pool;
-    vg_detector_t *d = vg_infer_executor_detector(e, w->model_id, err, errlen);
-    if (!d)
-        return VG_EIO;
-    int person = vg_detector_class_id(d, "person");
-    vg_detection_t dets[MAX_DETECTIONS];
-    size_t n = 0;
-    double fwd = 0;
-    int rc = vg_detector_run(d, v->data, v->width, v->height, v->stride,
-                             (float)w->confidence_threshold, person >= 0 ? person : 0, dets,
-                             MAX_DETECTIONS, &n, &fwd);
-    if (rc != 0) {
-        snprintf(err, errlen, "detector failed on a %dx%d frame", v->width, v->height);
-        return rc;
+    char key[sizeof(ws->ran_key)];
+    snprintf(key, sizeof(key), "%s %.6f %d %d %d %d", w->model_id ? w->model_id : "",
+             w->confidence_threshold, w->roi.x, w->roi.y, w->roi.w, w->roi.h);
+    double change = -1;
+    *ran = must_run(ws, w, f, v, key, &change);
+    if (change >= 0)
+        json_object_set_new(msg, "view_change", json_real(round(change * 1e4) / 1e4));
+    json_object_set_new(msg, "detector_ran", json_boolean(*ran));
+    if (!*ran) {
+        vg_series_inc(vg_metric_series(p->m_skipped, stream_id, w->worker_id));
+    } else {
+        vg_detector_t *d = vg_infer_executor_detector(e, w->model_id, err, errlen);
+        if (!d)
+            return VG_EIO;
+        int person = vg_detector_class_id(d, "person");
+        vg_detection_t dets[MAX_DETECTIONS];
+        size_t n = 0;
+        double fwd = 0;
+        int rc = vg_detector_run(d, v->data, v->width, v->height, v->stride,
+                                 (float)w->confidence_threshold, person >= 0 ? person : 0, dets,
+                                 MAX_DETECTIONS, &n, &fwd);
+        if (rc != 0) {
+            snprintf(err, errlen, "detector failed on a %dx%d frame", v->width, v->height);
+            return rc;
+        }
+        json_t *arr = json_array();
+        for (size_t i = 0; i < n; i++) /* a person detector reports persons, whatever its
+                                          labels file calls them */
+            json_array_append_new(arr, json_pack("{s:s, s:f, s:o}", "label", "person",
+                                                 "confidence",
+                                                 round(dets[i].confidence * 1e3) / 1e3, "box",
+                                                 box_json(f, v, dets[i].x, dets[i].y, dets[i].w,
+                                                          dets[i].h)));
+        json_decref(ws->dets);
+        ws->dets = arr;
+        ws->ran_at = f->captured_at;
+        vg_format_time(f->captured_at, ws->ran_time, sizeof(ws->ran_time));
+        snprintf(ws->ran_key, sizeof(ws->ran_key), "%s", key);
+        if (ws->gate)
+            vg_gate_commit(ws->gate);
     }
-    json_t *arr = json_array();
-    for (size_t i = 0; i < n; i++) {
-        /* a person detector reports persons, whatever its labels file calls them */
-        json_array_append_new(arr, json_pack("{s:s, s:f, s:o}", "label", "person",
-                                             "confidence", round(dets[i].confidence * 1e3) / 1e3,
-                                             "box", box_json(f, v, dets[i].x, dets[i].y, dets[i].w,
-                                                             dets[i].h)));
+    size_t n = json_array_size(ws->dets);
+    for (size_t i = 0; i < n; i++)
         vg_series_inc(vg_metric_series(p->m_detections, stream_id, "person"));
-    }
-    json_object_set_new(msg, "detections", arr);
+    json_object_set_new(msg, "detections", json_deep_copy(ws->dets));
     json_object_set_new(msg, "person_count", json_integer((json_int_t)n));
+    json_object_set_new(msg, "detected_at", json_string(ws->ran_time));
     return VG_OK;
 }
 
@@ -187,10 +232,11 @@ void vg_infer_run_frame(executor_t *e, vg_infer_stream_t *s, const vg_stream_spe
                                 w->model_id, "seq", (json_int_t)f->seq, "captured_at", captured);
         char err[512] = "";
         double t0 = vg_now_mono();
+        bool ran = true;
         int rc = w->type == VG_WORKER_MOTION ? run_motion(ws, f, v, msg)
                  : w->type == VG_WORKER_FLOW ? run_flow(ws, v, msg)
-                                             : run_person(e, spec->stream_id, w, f, v, msg, err,
-                                                          sizeof(err));
+                                             : run_person(e, ws, spec->stream_id, w, f, v, msg,
+                                                          &ran, err, sizeof(err));
         double took = vg_now_mono() - t0;
         if (rc != 0) {
             if (ws->state != worker_states[1])
@@ -211,7 +257,8 @@ void vg_infer_run_frame(executor_t *e, vg_infer_stream_t *s, const vg_stream_spe
         json_array_append_new(res->results, msg);
         const char *model = w->model_id ? w->model_id : vg_worker_type_name(w->type);
         vg_series_inc(vg_metric_series(p->m_inferences, spec->stream_id, w->worker_id, model));
-        vg_series_observe(vg_metric_series(p->m_duration, model), took);
+        if (ran)
+            vg_series_observe(vg_metric_series(p->m_duration, model), took);
         vg_series_observe(vg_metric_series(p->m_latency, spec->stream_id), latency);
     }
     if (json_array_size(res->results) == 0) {

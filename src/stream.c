@@ -95,6 +95,7 @@ static vg_stream_spec_t *build_spec(const vg_config_t *cfg, const vg_stream_cfg_
         ws->model_id = vg_xstrdup(w->model_id);
         ws->confidence_threshold = w->confidence_threshold;
         ws->roi = w->roi;
+        ws->gate = w->gate;
         ws->available = w->available;
         ws->unavailable_reason = vg_xstrdup(w->unavailable_reason);
         ws->view = -1;
@@ -265,6 +266,7 @@ static void account(vg_stream_t *s, const vg_infer_result_t *r)
                 continue;
             vg_worker_stats_t *w = &s->wstats[k];
             w->results++;
+            w->runs += json_is_false(json_object_get(msg, "detector_ran")) ? 0 : 1;
             w->inference_ms += json_number_value(json_object_get(msg, "inference_ms"));
             if (w->last_seq && r->seq > w->last_seq + 1)
                 w->dropped += r->seq - w->last_seq - 1;
@@ -524,6 +526,12 @@ json_t *vg_stream_latest(const vg_stream_t *s, double *at)
     return s->latest;
 }
 
+json_t *vg_stream_gate_json(const vg_motion_gate_cfg_t *g)
+{
+    return json_pack("{s:b, s:f, s:f}", "enabled", g->enabled, "min_change", g->min_change,
+                     "refresh_s", g->refresh_s);
+}
+
 json_t *vg_stream_describe(const vg_stream_t *s)
 {
     vg_capture_stats_t st;
@@ -540,6 +548,8 @@ json_t *vg_stream_describe(const vg_stream_t *s)
                                w->available ? "available" : "unavailable");
         if (!w->available)
             json_object_set_new(wj, "reason", json_string(w->unavailable_reason));
+        if (w->type == VG_WORKER_PERSON || w->type == VG_WORKER_POSE)
+            json_object_set_new(wj, "motion_gate", vg_stream_gate_json(&w->gate));
         if (w->roi.w)
             json_object_set_new(wj, "roi", json_pack("{s:i, s:i, s:i, s:i}", "x", w->roi.x, "y",
                                                      w->roi.y, "w", w->roi.w, "h", w->roi.h));

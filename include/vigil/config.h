@@ -41,12 +41,22 @@ typedef struct {
     vg_mark_t mark;
 } vg_model_cfg_t;
 
+/* A person or pose detector runs only when its view changed by at least min_change
+ * (fraction of the view) since it last ran, or refresh_s seconds of stream time have
+ * passed; between runs its last detections are published again (see gate.h). */
+typedef struct {
+    bool enabled;
+    double min_change;
+    double refresh_s;
+} vg_motion_gate_cfg_t;
+
 typedef struct {
     char *worker_id; /* unique within the stream; defaults to the type name */
     vg_worker_type_t type;
     char *model_id;  /* resolved: never NULL for person_detector */
     double confidence_threshold;
     vg_rect_t roi;
+    vg_motion_gate_cfg_t gate;
     bool available;          /* false: pose_estimator without a pose model */
     char *unavailable_reason; /* set when !available */
     vg_mark_t mark, model_mark;

@@ -27,6 +27,7 @@ typedef struct {
     char *model_id; /* NULL for motion and flow */
     double confidence_threshold;
     vg_rect_t roi;  /* w == 0: whole frame */
+    vg_motion_gate_cfg_t gate; /* person and pose workers */
     int view;       /* index of the capture view this worker reads */
     bool available;
     char *unavailable_reason;

@@ -68,6 +68,7 @@ json_t *vg_stream_latest(const vg_stream_t *s, double *at);
 #define VG_STREAM_MAX_WORKER_STATS 8
 typedef struct {
     uint64_t results;    /* results since the last take */
+    uint64_t runs;       /* of them, those the worker computed (not republished by the gate) */
     double inference_ms; /* their summed inference time */
     uint64_t dropped;    /* sampled frames the worker never saw */
     uint64_t last_seq;
@@ -76,6 +77,8 @@ typedef struct {
 void vg_stream_take_worker_stats(vg_stream_t *s, size_t i, vg_worker_stats_t *out);
 double vg_stream_fps_measured(const vg_stream_t *s);
 
+/* {enabled, min_change, refresh_s} (caller frees). */
+json_t *vg_stream_gate_json(const vg_motion_gate_cfg_t *g);
 /* A JSON description: id, redacted url, state, fps target and measured, workers. */
 json_t *vg_stream_describe(const vg_stream_t *s);
 

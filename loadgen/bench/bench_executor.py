@@ -107,7 +107,7 @@ def e2e(run, args):
     v.stop()
     msgs = [(rt, m) for rt, m in sub.messages() if t0 <= rt <= t1]
     lat = [m["latency_ms"] for _, m in msgs if "latency_ms" in m]
-    inf = [m["inference_ms"] for _, m in msgs if "inference_ms" in m]
+    inf = [m["inference_ms"] for _, m in msgs if "inference_ms" in m and m.get("detector_ran", True)]
     deliv = [1e3 * (rt - B.iso_to_epoch(m["captured_at"])) for rt, m in msgs if "captured_at" in m]
     res = {
         "streams": n, "fps": fps, "window_s": t1 - t0, "messages": len(msgs),
