@@ -116,6 +116,8 @@ static void on_post(void *arg)
     vg_infer_stream_t *s = arg;
     vg_infer_t *p = s->pool;
     pthread_mutex_lock(&p->mu);
+    if (!s->ready)
+        s->ready_at = vg_now_mono();
     s->ready = true;
     pthread_cond_signal(&p->cv);
     pthread_mutex_unlock(&p->mu);
@@ -129,7 +131,10 @@ static vg_infer_stream_t *pick_locked(vg_infer_t *p)
             continue;
         if (s->vtime < p->vclock)
             s->vtime = p->vclock; /* an idle stream earns no credit */
-        if (!best || s->vtime < best->vtime)
+        /* equal virtual times (streams of one fps that all caught up) go oldest first,
+         * so a burst of aligned keyframes is served in arrival order */
+        if (!best || s->vtime < best->vtime ||
+            (s->vtime == best->vtime && s->ready_at < best->ready_at))
             best = s;
     }
     return best;

@@ -31,6 +31,7 @@ struct vg_infer_stream {
     vg_stream_spec_t *spec; /* guarded by pool->mu */
     bool ready, busy, detached;
     double vtime;
+    double ready_at; /* monotonic time its waiting frame was posted */
     void (*done)(void *arg);
     void *done_arg;
     /* executor-only state: one executor at a time */

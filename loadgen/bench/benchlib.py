@@ -300,13 +300,14 @@ def machine_load():
 # ---- peers ------------------------------------------------------------------------------
 
 
-def make_clip(name, image="person.jpg", size="1280x720", fps=15, gop=1, seconds=10):
+def make_clip(name, image="person.jpg", size="1280x720", fps=15, gop=1, seconds=10, pan=None):
     """A clip from ../shared/fixtures, cached in BUILD/bench-clips (make-clip.sh is
-    idempotent)."""
+    idempotent). `pan`: seconds of each loop the picture moves (default all of them)."""
     d = os.path.join(BUILD, "bench-clips")
     os.makedirs(d, exist_ok=True)
     out = os.path.join(d, name + ".mp4")
-    env = dict(os.environ, CLIP_SECONDS=str(seconds))
+    env = dict(os.environ, CLIP_SECONDS=str(seconds),
+               CLIP_PAN_SECONDS=str(seconds if pan is None else pan))
     subprocess.run([os.path.join(SRC, "scripts", "make-clip.sh"),
                     os.path.join(SHARED, "fixtures", image), out, size, str(fps), str(gop)],
                    check=True, env=env, stdout=subprocess.DEVNULL)
@@ -407,6 +408,9 @@ def iso_to_epoch(s):
 
 
 PERSON_WORKER = [{"type": "person_detector", "spec": {"model_id": "yolo-fastest-body"}}]
+# the same detector on every sampled frame, as before the motion gate
+UNGATED_WORKER = [{"type": "person_detector", "spec": {"model_id": "yolo-fastest-body",
+                                                       "motion_gate": {"enabled": False}}}]
 MOTION_WORKER = [{"type": "motion_detector"}]
 
 

@@ -126,18 +126,19 @@ def side_md(r):
            f"(median of rounds; min {1e3 * fl['forward_cpu_s_min']:.2f}); decode-only "
            f"{fl['decode_full']:.4f} core-s per camera-second (all frames), "
            f"{fl['decode_key']:.4f} (keyframes only), {fl['decoders']} concurrent decoders, "
-           f"{fl['decoder_rss_kb'] / 1024:.1f} MiB RSS each.\n",
+           f"{fl['decoder_rss_kb'] / 1024:.1f} MiB RSS each. The cameras' picture moves "
+           f"{r.get('activity_s', 10)} s of every 10 (the rest of the time the room is "
+           f"still).\n",
            bench_side_by_side.side_table(r), ""]
     out.append("vigild CPU by thread (core-seconds over the window):")
-    for row in r["rows"]:
-        v = row["vigil"]
+    for v in [x for row in r["rows"] for x in (row["vigil"], row.get("ungated")) if x]:
         out.append(f"- {v['label']}: {thread_lines(v['threads'])}; neighbours "
                    f"{v.get('others_cores', 0):.2f} cores; delivery p50/p95 "
                    f"{B.fmt(v['delivery_p50_ms'], '.0f')}/{B.fmt(v['delivery_p95_ms'], '.0f')} ms; "
                    f"camsim+mosquitto {v['side_cores']:.2f} cores")
     if r["capacity_steps"]:
         out += ["", f"Capacity search (1 fps, {r['cap_window_s']:.0f} s window per step after "
-                f"{r['warmup_s']:.0f} s warm-up; 16 and 64 reuse the table's runs; stops after two "
+                f"{r['warmup_s']:.0f} s warm-up; sizes in the table reuse its runs; stops after two "
                 f"failures in a row): most cameras passing = **{r['capacity']}**", "",
                 bench_side_by_side.capacity_table(r)]
         for s in r["capacity_steps"]:
@@ -159,7 +160,8 @@ def ratio_line(results):
     if s:
         for row in s["rows"]:
             parts.append(f"{row['n']}x{row['fps']:g}fps vigil/baseline {B.fmt(row['vs_baseline'], '.3f')} "
-                         f"(<=0.25) vigil/bare {B.fmt(row['vs_bare'], '.3f')} (<=1.15)")
+                         f"(<=0.25) vigil/bare {B.fmt(row['vs_bare'], '.3f')} (<=1.15) gate-off/"
+                         f"baseline {B.fmt(row.get('ungated_vs_baseline'), '.3f')}")
         if s["capacity_steps"]:
             parts.append(f"capacity {s['capacity']} cameras@1fps (>=100)")
     return "RATIOS: " + "; ".join(parts)
