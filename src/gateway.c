@@ -340,6 +340,8 @@ int vg_gateway_new(vg_config_t *cfg, const char *log_level_override, vg_gateway_
         return VG_EIO;
     }
     vg_rest_register(gw);
+    if (cfg->state_file && *cfg->state_file)
+        gw->statefile = vg_statefile_new(cfg->state_file);
     vg_gw_streams_start(gw);
     *out = gw;
     return VG_OK;
@@ -373,6 +375,7 @@ void vg_gateway_free(vg_gateway_t *gw)
     vg_gw_mqtt_free(gw);
     vg_control_free(gw->control);
     vg_streams_free(gw->streams);
+    vg_statefile_free(gw->statefile); /* writes the last change still pending */
     vg_loopq_free(gw->q);
     vg_http_free(gw->http);
     free(gw->status);

@@ -10,6 +10,7 @@
 #include "vigil/infer.h"
 #include "vigil/loopq.h"
 #include "vigil/metrics.h"
+#include "vigil/statefile.h"
 #include "vigil/stream.h"
 
 typedef enum { GW_STARTING = 0, GW_READY, GW_DRAINING } gw_phase_t;
@@ -23,6 +24,7 @@ struct vg_gateway {
     vg_infer_t *pool;
     vg_streams_t *streams;
     vg_control_t *control;
+    vg_statefile_t *statefile; /* NULL without a state_file */
     struct vg_mqtt *mqtt; /* vg_mqtt_t */
     struct vg_rest *rest;
     struct event *sig_int, *sig_term, *sig_hup, *drain_timer, *telemetry_timer, *watchdog_timer;

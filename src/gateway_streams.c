@@ -1,14 +1,13 @@
 /* gateway_streams.c — the gateway's side of streams: which streams start (the state
  * file over the config file, then this instance's shard), what happens to results and
- * state changes (MQTT, logs), the state file (written atomically after each change),
- * and applying a reloaded file's streams. Loop thread only. */
+ * state changes (MQTT, logs), the state file (rendered after each change, written by
+ * the statefile writer thread), and applying a reloaded file's streams. Loop thread
+ * only. */
 #include "gateway_internal.h"
 #include "vigil/common.h"
 #include "vigil/log.h"
 #include "vigil/metrics.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -52,8 +51,7 @@ bool vg_gw_in_shard(const vg_config_t *cfg, const char *stream_id)
 
 void vg_gw_save_state(vg_gateway_t *gw)
 {
-    const char *path = gw->cfg->state_file;
-    if (!path || !*path)
+    if (!gw->statefile)
         return;
     json_t *streams = json_array();
     for (size_t i = 0; i < vg_streams_count(gw->streams); i++)
@@ -61,22 +59,8 @@ void vg_gw_save_state(vg_gateway_t *gw)
                               vg_control_stream_to_json(vg_stream_cfg(vg_streams_at(gw->streams, i))));
     json_t *doc = json_pack("{s:i, s:s, s:o}", "version", 1, "instance_id", gw->cfg->instance_id,
                             "streams", streams);
-    char *text = json_dumps(doc, JSON_INDENT(1));
+    vg_statefile_put(gw->statefile, json_dumps(doc, JSON_INDENT(1)));
     json_decref(doc);
-    char *tmp = vg_xasprintf("%s.tmp", path);
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    size_t len = strlen(text);
-    bool ok = fd >= 0 && write(fd, text, len) == (ssize_t)len && fsync(fd) == 0;
-    if (fd >= 0)
-        close(fd);
-    ok = ok && rename(tmp, path) == 0;
-    if (!ok) {
-        VG_ERROR("gateway", "state_write_failed", "{s:s, s:s}", "path", path, "error",
-                 strerror(errno));
-        unlink(tmp);
-    }
-    free(tmp);
-    free(text);
 }
 
 /* Streams from the state file, or NULL when there is none (or it is unusable). */

@@ -28,6 +28,7 @@ Targets (load-generator issue): vigil <= 0.25 x baseline CPU per camera, <= 1.15
 """
 import argparse
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -298,7 +299,8 @@ def capacity(run, cam, broker, args, known):
 def bench(run, args):
     B.log(f"## side by side: configs {args.configs}, window {args.window:.0f} s, "
           f"load {B.machine_load()}")
-    clip = B.make_clip(f"person-720p-active{args.activity}", pan=args.activity)
+    h = args.size.split("x")[1]
+    clip = B.make_clip(f"person-{h}p-active{args.activity}", size=args.size, pan=args.activity)
     ncam = max([n for n, _ in args.configs] + (args.capacity_steps or [0]))
     cam = B.Camsim(run, clip, ncam)
     broker = B.Broker(run)
@@ -326,7 +328,7 @@ def bench(run, args):
     best, steps = (capacity(run, cam, broker, args, known) if args.capacity_steps
                    else (None, []))
     res = {"floor": fl, "rows": rows, "capacity": best, "capacity_steps": steps,
-           "activity_s": args.activity,
+           "activity_s": args.activity, "size": args.size,
            "window_s": args.window, "cap_window_s": args.cap_window, "warmup_s": args.warmup,
            "stagger_s": STAGGER_S}
     # targets on the largest 1 fps configuration that the baseline did not saturate, and
@@ -410,6 +412,9 @@ def parse(argv=None):
     ap.add_argument("--activity", type=int, default=3,
                     help="seconds of every 10 the cameras' picture moves (default 3; 10 = "
                     "always moving, 0 = a still room)")
+    ap.add_argument("--size", default="1280x720",
+                    help="the cameras' picture, WxH (default 1280x720, the issue's clip; "
+                    "640x360 is a typical camera substream)")
     ap.add_argument("--window", type=float)
     ap.add_argument("--cap-window", type=float)
     ap.add_argument("--warmup", type=float)
@@ -418,6 +423,8 @@ def parse(argv=None):
                     "0 starts every stream at once, so all keyframes arrive together)")
     ap.add_argument("--json")
     a = ap.parse_args(argv)
+    if not re.fullmatch(r"[1-9][0-9]*x[1-9][0-9]*", a.size):
+        ap.error(f"--size: expected WxH, got {a.size!r}")
     cfg = a.configs or ("4:1" if a.quick else "4:1,16:1,64:1,8:5")
     a.configs = [(int(x.split(":")[0]), float(x.split(":")[1])) for x in cfg.split(",")]
     cap = a.capacity or ("none" if a.quick else "32,64,80,100,120")

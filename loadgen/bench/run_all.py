@@ -126,7 +126,8 @@ def side_md(r):
            f"(median of rounds; min {1e3 * fl['forward_cpu_s_min']:.2f}); decode-only "
            f"{fl['decode_full']:.4f} core-s per camera-second (all frames), "
            f"{fl['decode_key']:.4f} (keyframes only), {fl['decoders']} concurrent decoders, "
-           f"{fl['decoder_rss_kb'] / 1024:.1f} MiB RSS each. The cameras' picture moves "
+           f"{fl['decoder_rss_kb'] / 1024:.1f} MiB RSS each. The cameras send "
+           f"{r.get('size', '1280x720')} H.264; their picture moves "
            f"{r.get('activity_s', 10)} s of every 10 (the rest of the time the room is "
            f"still).\n",
            bench_side_by_side.side_table(r), ""]

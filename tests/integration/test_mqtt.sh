@@ -162,6 +162,11 @@ wait_for 10 sh -c "grep '^$P/inferences/room2 ' $T/sub.log | tail -1 | jq -R 'sp
     fail "room2 not served by cell-b with xl"
 wait_for 5 sh -c "curl -s $A_URL/api/v1/streams/room1 | jq -e '.reconnects == $r1_reconnects and .state == \"running\" and .frames_sampled > $r1_before'" ||
     fail "room1 disturbed: $(stream room1) before=$r1_before/$r1_reconnects"
+# the writer thread wrote cell-b's state file after the add, and nothing failed
+wait_for 5 sh -c "jq -e '[.streams[].stream_id] == [\"room2\"]' $T/cell-b.state.json" >/dev/null ||
+    fail "cell-b state file: $(cat "$T/cell-b.state.json")"
+[ "$(metric vigil_state_writes_total 'result="success"')" -ge 1 ] && [ "$(metric vigil_state_writes_total 'result="error"')" = 0 ] ||
+    fail "state writes: $(curl -s "$URL/metrics" | grep vigil_state_writes_total)"
 
 # broker outage of 10 s: reconnect, resubscribe, queued QoS 1 messages arrive in order
 kill -TERM "$BROKER_PID"
