@@ -29,6 +29,8 @@ typedef struct {
     char *name;
     char *path; /* mount point, "/name" */
     vg_clip_t *clip;
+    size_t start_au;        /* the keyframe every new pipeline starts at */
+    GstClockTime start_dts; /* its DTS: subtracted so the timeline starts at 0 */
     GstRTSPMediaFactory *factory;
     atomic_int state; /* vg_cam_state_t */
 } cam_t;              /* g_atomic_rc_box: the set and every live feed hold a reference */
@@ -73,7 +75,7 @@ static void feed_need_data(GstAppSrc *src, guint length, gpointer user_data)
     (void)length;
     feed_t *feed = user_data;
     const vg_clip_t *clip = feed->cam->clip;
-    GstBuffer *buf = vg_clip_buffer(clip, feed->next, feed->loop);
+    GstBuffer *buf = vg_clip_buffer(clip, feed->next, feed->loop, feed->cam->start_dts);
     if (++feed->next == clip->n_aus) {
         feed->next = 0;
         feed->loop++;
@@ -124,6 +126,7 @@ static void on_media_configure(GstRTSPMediaFactory *factory, GstRTSPMedia *media
     VG_CHECK(src != NULL && pay != NULL);
     feed_t *feed = vg_xcalloc(1, sizeof(*feed));
     feed->cam = g_atomic_rc_box_acquire(cam);
+    feed->next = cam->start_au;
     g_object_set(src, "caps", cam->clip->caps, NULL);
     gst_app_src_set_callbacks(GST_APP_SRC(src), &feed_callbacks, feed, feed_free);
     GstPad *pad = gst_element_get_static_pad(pay, "sink");
@@ -292,7 +295,7 @@ static bool name_valid(const char *name)
     return strspn(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-") == n;
 }
 
-int vg_camset_add(vg_camset_t *set, const char *name, vg_clip_t *clip)
+int vg_camset_add(vg_camset_t *set, const char *name, vg_clip_t *clip, double phase)
 {
     if (!name_valid(name)) return VG_EINVAL;
     if (vg_camset_find(set, name) >= 0) return VG_EEXIST;
@@ -300,6 +303,8 @@ int vg_camset_add(vg_camset_t *set, const char *name, vg_clip_t *clip)
     cam->name = g_strdup(name);
     cam->path = g_strconcat("/", name, NULL);
     cam->clip = vg_clip_ref(clip);
+    cam->start_au = vg_clip_keyframe_at(clip, phase);
+    cam->start_dts = clip->aus[cam->start_au].dts;
     atomic_init(&cam->state, VG_CAM_LIVE);
     cam->factory = gst_rtsp_media_factory_new();
     gst_rtsp_media_factory_set_launch(cam->factory, CAM_LAUNCH);

@@ -27,10 +27,10 @@ typedef struct vg_camset vg_camset_t;
 vg_camset_t *vg_camset_new(GstRTSPServer *server);
 void vg_camset_free(vg_camset_t *set);
 
-/* Mounts camera `name` at /name, streaming `clip` (the camera takes its own reference).
- * Returns VG_EINVAL for a
- * bad name, VG_EEXIST for a duplicate. */
-int vg_camset_add(vg_camset_t *set, const char *name, vg_clip_t *clip);
+/* Mounts camera `name` at /name, streaming `clip` (the camera takes its own reference)
+ * from its first keyframe at or after `phase` (0..1) of the loop. Returns VG_EINVAL for
+ * a bad name, VG_EEXIST for a duplicate. */
+int vg_camset_add(vg_camset_t *set, const char *name, vg_clip_t *clip, double phase);
 
 size_t vg_camset_len(const vg_camset_t *set);
 /* Index of the camera called `name`, or VG_ENOTFOUND. */

@@ -17,6 +17,7 @@
 #include <stddef.h>
 #include <glib-unix.h>
 #include <signal.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,6 +27,7 @@
 
 typedef struct {
     int port, count, control_port; /* control_port < 0: no control interface */
+    int spread;                    /* 1: --count cameras start at spread-out keyframes */
     double fps;
     const char *clip, *bind, *log_level;
     GPtrArray *named; /* "NAME=FILE" strings, borrowed from argv */
@@ -62,6 +64,10 @@ static const opt_def_t opt_defs[] = {
     {"clip", "FILE", "H.264 MP4 clip for the --count cameras", ARG_STR, CFG(clip), 0, 0},
     {"camera", "NAME=FILE", "serve one camera at /NAME from FILE (repeatable)", ARG_LIST,
      CFG(named), 0, 0},
+    {"spread", "0|1",
+     "1: camera i of --count starts its clip at the keyframe (i x 0.618 mod 1) of the way "
+     "in, so cameras looping one scene are busy at different moments, like separate rooms",
+     ARG_INT, CFG(spread), 0, 1},
     {"fps", "F", "pace clips at F frames/s instead of their own rate", ARG_DOUBLE, CFG(fps), 0.1,
      240},
     {"bind", "ADDR", "RTSP listen address (default 127.0.0.1)", ARG_STR, CFG(bind), 0, 0},
@@ -75,7 +81,7 @@ static const opt_def_t opt_defs[] = {
 static void usage(FILE *to)
 {
     fputs("usage: vigil-camsim --port P (--count N --clip FILE | --camera NAME=FILE ...)\n"
-          "                    [--fps F] [--bind ADDR] [--control PORT] [--log-level LEVEL]\n",
+          "                    [--spread 0|1] [--fps F] [--bind ADDR] [--control PORT] [--log-level LEVEL]\n",
           to);
     for (size_t i = 0; i < VG_ARRAY_LEN(opt_defs); i++) {
         char left[32];
@@ -154,11 +160,12 @@ static vg_clip_t *get_clip(camsim_t *sim, const char *path, double fps)
     return clip;
 }
 
-static int add_camera(camsim_t *sim, const char *name, const char *path, double fps)
+static int add_camera(camsim_t *sim, const char *name, const char *path, double fps,
+                      double phase)
 {
     vg_clip_t *clip = get_clip(sim, path, fps);
     if (!clip) return VG_EIO;
-    int rc = vg_camset_add(sim->set, name, clip);
+    int rc = vg_camset_add(sim->set, name, clip, phase);
     if (rc < 0)
         VG_ERROR(MOD, "bad_camera", "{s:s, s:s}", "camera", name, "reason",
                  rc == VG_EEXIST ? "duplicate name" : "name must be 1-64 of [A-Za-z0-9_.-]");
@@ -170,13 +177,15 @@ static int add_cameras(camsim_t *sim, const camsim_cfg_t *cfg)
     for (int i = 0; i < cfg->count; i++) {
         char name[32];
         snprintf(name, sizeof(name), "cam%d", i);
-        if (add_camera(sim, name, cfg->clip, cfg->fps) < 0) return VG_EINVAL;
+        /* golden-ratio steps: whatever N, the starts fill the loop evenly */
+        double phase = cfg->spread ? fmod(i * 0.6180339887, 1.0) : 0;
+        if (add_camera(sim, name, cfg->clip, cfg->fps, phase) < 0) return VG_EINVAL;
     }
     for (guint i = 0; i < cfg->named->len; i++) {
         const char *spec = g_ptr_array_index(cfg->named, i);
         const char *eq = strchr(spec, '=');
         char *name = g_strndup(spec, (gsize)(eq - spec));
-        int rc = add_camera(sim, name, eq + 1, cfg->fps);
+        int rc = add_camera(sim, name, eq + 1, cfg->fps, 0);
         g_free(name);
         if (rc < 0) return VG_EINVAL;
     }

@@ -180,7 +180,7 @@ void vg_clip_unref(vg_clip_t *clip)
     free(clip);
 }
 
-GstBuffer *vg_clip_buffer(const vg_clip_t *clip, size_t i, uint64_t loop)
+GstBuffer *vg_clip_buffer(const vg_clip_t *clip, size_t i, uint64_t loop, GstClockTime start)
 {
     const vg_clip_au_t *au = &clip->aus[i];
     gsize size = 0;
@@ -188,10 +188,18 @@ GstBuffer *vg_clip_buffer(const vg_clip_t *clip, size_t i, uint64_t loop)
     GstBuffer *buf = gst_buffer_new_wrapped_full(GST_MEMORY_FLAG_READONLY, (gpointer)base, size,
                                                  au->offset, au->size, g_bytes_ref(clip->data),
                                                  (GDestroyNotify)g_bytes_unref);
-    GstClockTime shift = (GstClockTime)loop * clip->period;
+    GstClockTime shift = (GstClockTime)loop * clip->period - start; /* pts, dts >= start */
     GST_BUFFER_PTS(buf) = au->pts + shift;
     GST_BUFFER_DTS(buf) = au->dts + shift;
     GST_BUFFER_DURATION(buf) = au->duration;
     if (!au->key) GST_BUFFER_FLAG_SET(buf, GST_BUFFER_FLAG_DELTA_UNIT);
     return buf;
+}
+
+size_t vg_clip_keyframe_at(const vg_clip_t *clip, double phase)
+{
+    GstClockTime at = (GstClockTime)(phase * (double)clip->period);
+    for (size_t i = 0; i < clip->n_aus; i++)
+        if (clip->aus[i].key && clip->aus[i].dts >= at) return i;
+    return 0;
 }

@@ -38,8 +38,11 @@ int vg_clip_load(const char *path, double fps, vg_clip_t **out);
 vg_clip_t *vg_clip_ref(vg_clip_t *clip);
 void vg_clip_unref(vg_clip_t *clip); /* NULL is fine */
 
-/* A buffer for AU `i` played in loop `loop`: timestamps are shifted by loop * period.
+/* A buffer for AU `i` played in loop `loop`: timestamps are shifted by loop * period - start
+ * (start: the DTS of the AU a camera started at, so its timeline starts at 0).
  * Shares the clip memory (no copy). Caller owns the returned buffer. */
-GstBuffer *vg_clip_buffer(const vg_clip_t *clip, size_t i, uint64_t loop);
+GstBuffer *vg_clip_buffer(const vg_clip_t *clip, size_t i, uint64_t loop, GstClockTime start);
+/* Index of the first keyframe at or after `phase` (0..1) of the loop; 0 when none. */
+size_t vg_clip_keyframe_at(const vg_clip_t *clip, double phase);
 
 #endif

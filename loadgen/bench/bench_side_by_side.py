@@ -302,7 +302,7 @@ def bench(run, args):
     h = args.size.split("x")[1]
     clip = B.make_clip(f"person-{h}p-active{args.activity}", size=args.size, pan=args.activity)
     ncam = max([n for n, _ in args.configs] + (args.capacity_steps or [0]))
-    cam = B.Camsim(run, clip, ncam)
+    cam = B.Camsim(run, clip, ncam, spread=True)  # rooms are busy at different times
     broker = B.Broker(run)
     fl = floor(run, cam, args)
     rows, known = [], {}

@@ -333,10 +333,13 @@ def make_noisy_clip(base, out_name="person-720p-noise4"):
 
 
 class Camsim:
-    def __init__(self, run, clip, count, name="camsim"):
+    def __init__(self, run, clip, count, name="camsim", spread=False):
+        """`spread`: camera i starts the clip at its own point of the loop (camsim
+        --spread 1), so a clip's active seconds fall at different moments per camera."""
         self.run = run
         self.p = run.start(name, [os.path.join(BUILD, "vigil-camsim"), "--port", "0",
                                   "--count", str(count), "--clip", clip,
+                                  "--spread", "1" if spread else "0",
                                   "--log-level", "warn"], stdout=name + ".out")
         line = wait_for(lambda: _ready_line(run.path(name + ".out")), 20)
         if not line:

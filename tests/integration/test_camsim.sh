@@ -1,8 +1,10 @@
 #!/bin/bash
 # test_camsim.sh — vigil-camsim serves looping H.264 over RTSP/TCP in real time, and
-# freeze / resume / disconnect / outage behave as the control protocol promises.
+# freeze / resume / disconnect / outage behave as the control protocol promises, and
+# --spread starts cameras at different points of the loop.
 # Real peers: make-clip.sh (ffmpeg), ffprobe, ffmpeg readers, bash /dev/tcp control.
 source "$(dirname "$0")/lib.sh"
+declare -A md5
 
 FPS=15
 CLIP=$T/person.mp4
@@ -154,6 +156,21 @@ answer=$(ctl "resume *")
 [ "$answer" = "ok resume * cameras=2 closed=0" ] || fail "resume *: $answer"
 [ "$(probe cam1)" = "h264,640,360" ] || fail "cam1 not back after resume"
 pass "outage: cam1 refused with 503 while cam0 served; resume restored it"
+
+# --- --spread 1: each camera starts the loop at its own keyframe ------------------------
+first_md5() { timeout 10 ffmpeg -nostdin -v error -rtsp_transport tcp -i "$1" -frames:v 1 -f md5 - ; }
+for spread in 0 1; do # fresh servers: no pipeline is running before the first reader
+    port=$(free_port)
+    bg "camsim-spread$spread" "$BUILD/vigil-camsim" --port "$port" --count 2 --clip "$CLIP" --spread $spread
+    wait_for 10 grep -q "camsim ready port=$port" "$T/camsim-spread$spread.log" || fail "--spread $spread: not ready"
+    for cam in 0 1; do
+        md5[$spread$cam]=$(first_md5 "rtsp://127.0.0.1:$port/cam$cam") || fail "--spread $spread: cam$cam"
+    done
+done
+[ "${md5[00]}" = "${md5[01]}" ] || fail "--spread 0: cameras start apart: ${md5[00]} ${md5[01]}"
+[ "${md5[10]}" = "${md5[00]}" ] || fail "--spread 1 moved cam0: ${md5[10]} vs ${md5[00]}"
+[ "${md5[11]}" != "${md5[10]}" ] || fail "--spread 1: cam1 starts where cam0 does"
+pass "--spread 1: cam1 starts at another point of the loop, cam0 at its start"
 
 # --- clean shutdown ----------------------------------------------------------------------
 kill -TERM "$CAMSIM_PID"
