@@ -81,7 +81,8 @@ static const opt_def_t opt_defs[] = {
 static void usage(FILE *to)
 {
     fputs("usage: vigil-camsim --port P (--count N --clip FILE | --camera NAME=FILE ...)\n"
-          "                    [--spread 0|1] [--fps F] [--bind ADDR] [--control PORT] [--log-level LEVEL]\n",
+          "                    [--spread 0|1] [--fps F] [--bind ADDR] [--control PORT] "
+          "[--log-level LEVEL]\n",
           to);
     for (size_t i = 0; i < VG_ARRAY_LEN(opt_defs); i++) {
         char left[32];
@@ -160,8 +161,7 @@ static vg_clip_t *get_clip(camsim_t *sim, const char *path, double fps)
     return clip;
 }
 
-static int add_camera(camsim_t *sim, const char *name, const char *path, double fps,
-                      double phase)
+static int add_camera(camsim_t *sim, const char *name, const char *path, double fps, double phase)
 {
     vg_clip_t *clip = get_clip(sim, path, fps);
     if (!clip) return VG_EIO;
