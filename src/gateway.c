@@ -375,8 +375,8 @@ void vg_gateway_free(vg_gateway_t *gw)
     vg_gw_mqtt_free(gw);
     vg_control_free(gw->control);
     vg_streams_free(gw->streams);
-    vg_statefile_free(gw->statefile); /* writes the last change still pending */
     vg_loopq_free(gw->q);
+    vg_statefile_free(gw->statefile); /* writes the last change still pending */
     vg_http_free(gw->http);
     free(gw->status);
     struct event *evs[] = {gw->sig_int, gw->sig_term, gw->sig_hup, gw->drain_timer,

@@ -23,7 +23,8 @@ sys.exit(0 if ok else 1)
 PY
 done
 for want in VigilStreamDown VigilStreamStalls VigilStreamReconnects VigilFrameDropRate \
-    VigilLatencyHigh VigilMqttDisconnected VigilInstanceDown VigilInstanceAbsent; do
+    VigilLatencyHigh VigilMqttDisconnected VigilStateWriteFailing VigilInstanceDown \
+    VigilInstanceAbsent; do
     grep -qx "$want" <<<"$alerts" || fail "alert $want missing"
 done
 pass "prometheus configs and $(wc -l <<<"$alerts") alert rules, each unit-tested"
