@@ -27,6 +27,7 @@ models_dir: $SHARED/models
 models:
   - {model_id: body, config: yolo-fastest-1.1_body.cfg, weights: yolo-fastest-1.1_body.weights, labels: body.names}
 inference: {threads: 1}
+state_file: $T/state.json
 capture: {stall_timeout_s: 2, reconnect_initial_s: 0.2, reconnect_max_s: 1}
 streams:
   - {stream_id: room1, rtsp_url: $CAM/room1, fps: 2, workers: [{type: person_detector, spec: {model_id: body}}]}
