@@ -1,7 +1,6 @@
 /* statefile.c — the state file's writer thread (see statefile.h). One mutex guards the
- * pending text and two generation counters: put_gen counts texts handed over, done_gen
- * is the put_gen of the last text the writer finished with. The writer takes the
- * pending text under the lock and writes it unlocked. */
+ * pending text and the stop flag; the writer takes the pending text under the lock and
+ * writes it unlocked. */
 #include "vigil/statefile.h"
 #include "vigil/common.h"
 #include "vigil/log.h"
@@ -11,8 +10,7 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdbool.h>
-#include <stdint.h>
-#include <stdio.h>
+#include <stdio.h> /* rename */
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -23,9 +21,8 @@ struct vg_statefile {
     char *path, *tmp, *dir;
     pthread_t thread;
     pthread_mutex_t mu;
-    pthread_cond_t wake, done;
-    char *pending;             /* newest text not yet taken by the writer */
-    uint64_t put_gen, done_gen;
+    pthread_cond_t wake;
+    char *pending; /* newest text not yet taken by the writer */
     bool stop;
     vg_series_t *m_ok, *m_error;
 };
@@ -102,7 +99,6 @@ static void *writer_main(void *arg)
         if (!sf->pending)
             break; /* stopping, nothing left */
         char *text = sf->pending;
-        uint64_t gen = sf->put_gen;
         sf->pending = NULL;
         pthread_mutex_unlock(&sf->mu);
         const char *failed = replace_file(sf, text);
@@ -115,8 +111,6 @@ static void *writer_main(void *arg)
         }
         free(text);
         pthread_mutex_lock(&sf->mu);
-        sf->done_gen = gen;
-        pthread_cond_broadcast(&sf->done);
     }
     pthread_mutex_unlock(&sf->mu);
     return NULL;
@@ -134,7 +128,6 @@ vg_statefile_t *vg_statefile_new(const char *path)
     sf->m_error = vg_metric_series(m, "error");
     VG_CHECK(pthread_mutex_init(&sf->mu, NULL) == 0);
     VG_CHECK(pthread_cond_init(&sf->wake, NULL) == 0);
-    VG_CHECK(pthread_cond_init(&sf->done, NULL) == 0);
     VG_CHECK(pthread_create(&sf->thread, NULL, writer_main, sf) == 0);
     return sf;
 }
@@ -145,17 +138,7 @@ void vg_statefile_put(vg_statefile_t *sf, char *text)
     pthread_mutex_lock(&sf->mu);
     free(sf->pending);
     sf->pending = text;
-    sf->put_gen++;
     pthread_cond_signal(&sf->wake);
-    pthread_mutex_unlock(&sf->mu);
-}
-
-void vg_statefile_flush(vg_statefile_t *sf)
-{
-    pthread_mutex_lock(&sf->mu);
-    uint64_t want = sf->put_gen;
-    while (sf->done_gen < want)
-        pthread_cond_wait(&sf->done, &sf->mu);
     pthread_mutex_unlock(&sf->mu);
 }
 
@@ -168,7 +151,6 @@ void vg_statefile_free(vg_statefile_t *sf)
     pthread_cond_signal(&sf->wake);
     pthread_mutex_unlock(&sf->mu);
     VG_CHECK(pthread_join(sf->thread, NULL) == 0);
-    pthread_cond_destroy(&sf->done);
     pthread_cond_destroy(&sf->wake);
     pthread_mutex_destroy(&sf->mu);
     free(sf->pending);

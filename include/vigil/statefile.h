@@ -15,8 +15,6 @@ typedef struct vg_statefile vg_statefile_t;
 vg_statefile_t *vg_statefile_new(const char *path);
 /* Any thread. Takes ownership of `text` (malloc'd); replaces a text not yet written. */
 void vg_statefile_put(vg_statefile_t *sf, char *text);
-/* Blocks until every text handed over so far was written (or failed). */
-void vg_statefile_flush(vg_statefile_t *sf);
 /* Writes what is pending, stops and joins the writer. NULL ok. */
 void vg_statefile_free(vg_statefile_t *sf);
 
