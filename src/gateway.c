@@ -8,6 +8,7 @@
 #include "vigil/http.h"
 #include "vigil/log.h"
 #include "vigil/metrics.h"
+#include "vigil/secret.h"
 
 #include <errno.h>
 #include <event2/thread.h>
@@ -19,30 +20,6 @@
 #include <unistd.h>
 
 #define DRAIN_TIMEOUT_S 5
-
-char *vg_read_secret_file(const char *path, const char *what)
-{
-    FILE *f = fopen(path, "r");
-    if (!f) {
-        VG_ERROR("gateway", "secret_unreadable", "{s:s, s:s, s:s}", "secret", what, "path", path,
-                 "error", strerror(errno));
-        return NULL;
-    }
-    char buf[4096];
-    char *line = fgets(buf, sizeof(buf), f);
-    fclose(f);
-    if (!line)
-        buf[0] = '\0';
-    char *s = buf;
-    while (*s == ' ' || *s == '\t')
-        s++;
-    size_t n = strlen(s);
-    while (n && (s[n - 1] == '\n' || s[n - 1] == '\r' || s[n - 1] == ' ' || s[n - 1] == '\t'))
-        s[--n] = '\0';
-    char *out = vg_xstrdup(s);
-    memset(buf, 0, sizeof(buf));
-    return out;
-}
 
 /* ---- core routes ---------------------------------------------------------------- */
 
@@ -78,7 +55,7 @@ static int start_http(vg_gateway_t *gw)
 {
     const vg_http_cfg_t *hc = &gw->cfg->http;
     char *token = NULL;
-    if (*hc->auth_token_file && !(token = vg_read_secret_file(hc->auth_token_file, "http token")))
+    if (*hc->auth_token_file && !(token = vg_secret_read_file(hc->auth_token_file, "http token")))
         return VG_EIO;
     vg_http_opts_t o = {
         .listen = hc->listen,
@@ -186,7 +163,7 @@ static void reload(vg_gateway_t *gw)
         vg_log_set_level(next->log_level);
     char *token = NULL;
     if (*next->http.auth_token_file)
-        token = vg_read_secret_file(next->http.auth_token_file, "http token");
+        token = vg_secret_read_file(next->http.auth_token_file, "http token");
     if (gw->http && (token || !*next->http.auth_token_file))
         vg_http_set_auth(gw->http, token, next->http.auth_reads);
     free(token);

@@ -3,8 +3,8 @@
  * first connect; the password lives only in libmosquitto afterwards. */
 #include "mqtt_internal.h"
 #include "vigil/common.h"
-#include "vigil/gateway.h"
 #include "vigil/log.h"
+#include "vigil/secret.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -22,7 +22,7 @@ static int set_credentials(struct mosquitto *mosq, const vg_mqtt_cfg_t *cfg)
         return VG_EINVAL;
     }
     char *pw = NULL;
-    if (pwfile && !(pw = vg_read_secret_file(cfg->password_file, "mqtt password")))
+    if (pwfile && !(pw = vg_secret_read_file(cfg->password_file, "mqtt password")))
         return VG_EIO;
     int rc = mosquitto_username_pw_set(mosq, cfg->username, pw);
     if (pw) {
