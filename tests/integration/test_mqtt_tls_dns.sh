@@ -12,6 +12,8 @@ DRIVER=$BUILD/tests/vigil-mqtt-driver
 command -v cc >/dev/null || fail "cc needed to build the resolver shim"
 cc -shared -fPIC -o "$T/fakedns.so" "$SRC/tests/integration/fakedns.c" -ldl || fail "shim"
 export VG_FAKEDNS="broker.test=127.0.0.1,wrong.test=127.0.0.1"
+# under ASan the shim (not sanitized) is preloaded ahead of the ASan runtime
+export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0"
 
 cd "$T"
 openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.crt -days 2 \
