@@ -104,8 +104,11 @@ static vg_stream_spec_t *build_spec(const vg_config_t *cfg, const vg_stream_cfg_
         ws->available = w->available;
         ws->unavailable_reason = vg_xstrdup(w->unavailable_reason);
         ws->view = -1;
-        if (!w->available)
+        if (!w->available) {
+            VG_WARN("stream", "worker_unavailable", "{s:s, s:s, s:s}", "stream_id", sc->stream_id,
+                    "worker", ws->worker_id, "reason", ws->unavailable_reason);
             continue;
+        }
         if (i >= VG_LIMIT_WORKERS_PER_STREAM) {
             no_slot(sc, ws, "more than " VG_STR(VG_LIMIT_WORKERS_PER_STREAM) " workers");
             continue;

@@ -9,6 +9,7 @@ HTTP_PORT=$(free_port)
 write() {
     cat >"$T/vigil.yaml" <<YAML
 instance_id: reload
+capture: {allow_files: true} # the streams read clip files
 mqtt: {enabled: false}
 http: {listen: 127.0.0.1:$HTTP_PORT}
 inference: {threads: $1}
