@@ -2,8 +2,9 @@
 # Outside input is held to what vigil means to accept, at every entry point (config file,
 # state file, REST, MQTT):
 #  - stream URLs are rtsp:// or rtsps:// only (file paths only with capture.allow_files),
-#    refused naming the key; FFmpeg's protocol_whitelist stops nested opens (an HLS
-#    playlist file that points at http:// never reaches the network);
+#    refused naming the key; an HLS playlist file that points at http:// never reaches
+#    the network (FFmpeg's protocol_whitelist; unit.test_capture checks the whitelist
+#    itself with concat: and subfile URLs that FFmpeg alone would open);
 #  - workers per stream and distinct views are limited (limits.h), refused naming
 #    'workers'; a worker that cannot run is reported (describe, log, metric);
 #  - HTTP metric labels come from fixed sets whatever method a client sends.
@@ -140,7 +141,7 @@ if "$BUILD/vigild" --check-config -c "$T/bad.yaml" 2>"$T/bad.err"; then fail "te
 grep -q "key 'stream_url_template'" "$T/bad.err" || fail "template error: $(cat "$T/bad.err")"
 pass "config file: bad urls, workers, views and template refused by key"
 
-# ---- allow_files: paths only, and FFmpeg opens nothing but files ----
+# ---- allow_files: absolute paths only, and FFmpeg opens nothing but files ----
 mkdir -p "$T/www"
 cp "$EAGLE" "$T/www/seg0.mp4"
 WWW_PORT=$(free_port)
