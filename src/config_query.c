@@ -8,29 +8,26 @@
 #include <stdlib.h>
 #include <string.h>
 
-const char *const vg_config_worker_types[] = {"person_detector", "motion_detector",
-                                              "flow_analyzer", "pose_estimator", NULL};
+const char *const vg_config_worker_types[] = {"person_detector", "motion_detector", "flow_analyzer",
+                                              "pose_estimator", NULL};
 
 bool vg_config_valid_id(const char *s)
 {
     size_t n = s ? strlen(s) : 0;
-    if (n < 1 || n > 64)
-        return false;
+    if (n < 1 || n > 64) return false;
     for (const char *p = s; *p; p++) {
         char ch = *p;
         bool ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
                   (ch >= '0' && ch <= '9') || ch == '_' || ch == '.' || ch == '-';
-        if (!ok)
-            return false;
+        if (!ok) return false;
     }
     return true;
 }
 
 const char *vg_worker_type_name(vg_worker_type_t type)
 {
-    return (unsigned)type < VG_ARRAY_LEN(vg_config_worker_types) - 1
-               ? vg_config_worker_types[type]
-               : "unknown";
+    return (unsigned)type < VG_ARRAY_LEN(vg_config_worker_types) - 1 ? vg_config_worker_types[type]
+                                                                     : "unknown";
 }
 
 const vg_model_cfg_t *vg_config_find_model(const vg_config_t *cfg, const char *model_id)
@@ -117,18 +114,15 @@ size_t vg_config_stream_views(const vg_config_t *cfg, const vg_stream_cfg_t *s,
 {
     size_t n = 0;
     for (size_t i = 0; i < s->n_workers; i++) {
-        if (!s->workers[i].available)
-            continue;
+        if (!s->workers[i].available) continue;
         vg_view_cfg_t v = vg_config_worker_view(cfg, &s->workers[i]);
         bool dup = false;
         for (size_t j = 0; j < i && !dup; j++) {
             vg_view_cfg_t u = vg_config_worker_view(cfg, &s->workers[j]);
             dup = s->workers[j].available && memcmp(&u, &v, sizeof(v)) == 0;
         }
-        if (dup)
-            continue;
-        if (n < max)
-            views[n] = v;
+        if (dup) continue;
+        if (n < max) views[n] = v;
         n++;
     }
     return n;
@@ -139,8 +133,8 @@ int vg_config_check_limits(const vg_config_t *cfg, const vg_stream_cfg_t *s, con
 {
     if (s->n_workers > VG_LIMIT_WORKERS_PER_STREAM) {
         *field = "workers";
-        snprintf(msg, len, "a stream runs at most %d workers, got %zu",
-                 VG_LIMIT_WORKERS_PER_STREAM, s->n_workers);
+        snprintf(msg, len, "a stream runs at most %d workers, got %zu", VG_LIMIT_WORKERS_PER_STREAM,
+                 s->n_workers);
         return VG_EINVAL;
     }
     size_t n_views = vg_config_stream_views(cfg, s, NULL, 0);

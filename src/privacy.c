@@ -17,12 +17,10 @@ static int clamp_px(double v, int max)
 void vg_privacy_apply(uint8_t *bgr, int width, int height, int stride, const vg_mask_t *masks,
                       size_t n_masks)
 {
-    if (!bgr || width <= 0 || height <= 0 || stride < 3 * width)
-        return;
+    if (!bgr || width <= 0 || height <= 0 || stride < 3 * width) return;
     for (size_t i = 0; masks && i < n_masks; i++) {
         const vg_mask_t *m = &masks[i];
-        if (!(m->w > 0 && m->h > 0))
-            continue;
+        if (!(m->w > 0 && m->h > 0)) continue;
         int x0 = clamp_px(floor(m->x * width), width);
         int y0 = clamp_px(floor(m->y * height), height);
         int x1 = clamp_px(ceil((m->x + m->w) * width), width);
@@ -34,8 +32,7 @@ void vg_privacy_apply(uint8_t *bgr, int width, int height, int stride, const vg_
 
 vg_mask_t *vg_privacy_copy(const vg_mask_t *masks, size_t n_masks)
 {
-    if (!masks || !n_masks)
-        return NULL;
+    if (!masks || !n_masks) return NULL;
     vg_mask_t *c = vg_xcalloc(n_masks, sizeof(*c));
     memcpy(c, masks, n_masks * sizeof(*c));
     return c;
