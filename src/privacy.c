@@ -7,6 +7,8 @@
 #include <math.h>
 #include <string.h>
 
+#define EPS_PX 1e-6 /* of a pixel */
+
 static int clamp_px(double v, int max)
 {
     if (!(v > 0)) /* also NaN */
@@ -21,10 +23,12 @@ void vg_privacy_apply(uint8_t *bgr, int width, int height, int stride, const vg_
     for (size_t i = 0; masks && i < n_masks; i++) {
         const vg_mask_t *m = &masks[i];
         if (!(m->w > 0 && m->h > 0)) continue;
-        int x0 = clamp_px(floor(m->x * width), width);
-        int y0 = clamp_px(floor(m->y * height), height);
-        int x1 = clamp_px(ceil((m->x + m->w) * width), width);
-        int y1 = clamp_px(ceil((m->y + m->h) * height), height);
+        /* outward, but a float error (0.15 * 640 = 96.00000000000001) is no pixel */
+        int x0 = clamp_px(floor(m->x * width + EPS_PX), width);
+        int y0 = clamp_px(floor(m->y * height + EPS_PX), height);
+        int x1 = clamp_px(ceil((m->x + m->w) * width - EPS_PX), width);
+        int y1 = clamp_px(ceil((m->y + m->h) * height - EPS_PX), height);
+        if (x1 <= x0) continue;
         for (int y = y0; y < y1; y++)
             memset(bgr + (size_t)y * (size_t)stride + (size_t)x0 * 3, 0, (size_t)(x1 - x0) * 3);
     }

@@ -69,8 +69,9 @@ for path in sys.argv[2:]:
     seen[h] = seen.get(h, 0) + 1
     outside = np.ones((h, w), bool)
     for i, m in enumerate(masks):
-        x0, y0 = math.floor(m["x"] * w), math.floor(m["y"] * h)
-        x1, y1 = math.ceil((m["x"] + m["w"]) * w), math.ceil((m["y"] + m["h"]) * h)
+        e = 1e-6  # as src/privacy.c: outward, float error aside
+        x0, y0 = math.floor(m["x"] * w + e), math.floor(m["y"] * h + e)
+        x1, y1 = math.ceil((m["x"] + m["w"]) * w - e), math.ceil((m["y"] + m["h"]) * h - e)
         inside = y[y0:y1, x0:x1]
         assert inside.size and inside.max() <= 16, \
             f"{path} ({w}x{h}): mask {i} not black, max {inside.max()} in {x0},{y0}-{x1},{y1}"
