@@ -20,7 +20,7 @@ mqtt: {host: 127.0.0.1, port: $MQTT_PORT$2}
 http: {listen: 127.0.0.1:$HTTP_PORT}
 inference: {threads: $1}
 telemetry: {interval_s: $3}
-capture: {stall_timeout_s: $4}
+capture: {allow_files: true, stall_timeout_s: $4} # the streams read clip files
 models_dir: $SHARED/models
 models:
   - {model_id: $5, config: yolo-fastest-1.1_body.cfg, weights: yolo-fastest-1.1_body.weights, labels: body.names}
