@@ -134,6 +134,8 @@ static const field_t capture_fields[] = {
     {.name = "reconnect_max_s", .kind = K_DBL,
      .off = OFF(vg_capture_cfg_defaults_t, reconnect_max_s), .def = "10", .min = 0.01,
      .max = 3600},
+    {.name = "still_interval_s", .kind = K_DBL,
+     .off = OFF(vg_capture_cfg_defaults_t, still_interval_s), .def = "2", .min = 0, .max = 3600},
 };
 static const schema_t capture_schema = {.what = "capture", .fields = capture_fields, .n_fields = VG_ARRAY_LEN(capture_fields), .size = 0};
 

@@ -39,6 +39,40 @@ double vg_gate_measure(vg_gate_t *g, const uint8_t *bgr, int width, int height, 
     return (double)changed / (rows * cols);
 }
 
+double vg_gate_measure_gray(vg_gate_t *g, const uint8_t *y, int width, int height, int stride,
+                            int step)
+{
+    if (!y || width <= 0 || height <= 0)
+        return 1.0;
+    step = step < 1 ? 1 : step;
+    int cols = width < VG_GATE_COLS ? width : VG_GATE_COLS;
+    int rows = (int)((long)height * cols / width);
+    rows = rows < 1 ? 1 : rows > VG_GATE_MAX_ROWS ? VG_GATE_MAX_ROWS : rows;
+    g->cols = cols;
+    g->rows = rows;
+    g->width = width;
+    g->height = height;
+    for (int r = 0; r < rows; r++) {
+        int y0 = (int)((long)r * height / rows), y1 = (int)((long)(r + 1) * height / rows);
+        for (int c = 0; c < cols; c++) {
+            int x0 = (int)((long)c * width / cols), x1 = (int)((long)(c + 1) * width / cols);
+            uint32_t sum = 0, n = 0;
+            for (int yy = y0; yy < y1; yy += step) {
+                const uint8_t *p = y + (size_t)yy * (size_t)stride;
+                for (int x = x0; x < x1; x += step, n++)
+                    sum += p[x];
+            }
+            g->cur[r * cols + c] = (uint8_t)(n ? sum / n : 0);
+        }
+    }
+    if (!g->has_ref || g->ref_width != width || g->ref_height != height)
+        return 1.0;
+    int changed = 0;
+    for (int i = 0; i < rows * cols; i++)
+        changed += abs((int)g->cur[i] - (int)g->ref[i]) > VG_GATE_CELL_DIFF;
+    return (double)changed / (rows * cols);
+}
+
 void vg_gate_commit(vg_gate_t *g)
 {
     memcpy(g->ref, g->cur, (size_t)g->rows * (size_t)g->cols);

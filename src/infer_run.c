@@ -106,6 +106,8 @@ static bool must_run(worker_state_t *ws, const vg_worker_spec_t *w, const vg_fra
     *change = vg_gate_measure(ws->gate, v->data, v->width, v->height, v->stride);
     if (!ws->dets || strcmp(key, ws->ran_key) != 0 || *change >= w->gate.min_change)
         return true;
+    if (f->repeat)
+        return false; /* the capture saw the view still: the same pixels, nothing to refresh */
     double age = f->captured_at - ws->ran_at;
     return age >= w->gate.refresh_s || age < 0;
 }

@@ -178,6 +178,7 @@ static int start_capture(vg_stream_t *s, const vg_capture_view_t *views, size_t 
         .open_timeout_s = 10,
         .read_timeout_s = cfg->capture.stall_timeout_s,
         .decoder_threads = 1,
+        .still_interval_s = cfg->capture.still_interval_s,
         .n_views = n_views,
         .mailbox = s->mb,
         .on_state = on_capture_state,

@@ -109,6 +109,7 @@ typedef struct {
     double stall_timeout_s;
     double reconnect_initial_s;
     double reconnect_max_s;
+    double still_interval_s; /* still view: one keyframe decoded per this; 0 off */
 } vg_capture_cfg_defaults_t;
 
 typedef struct vg_config {
