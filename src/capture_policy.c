@@ -247,6 +247,15 @@ static bool key_gate(vg_capture_session_t *s, bool key, double now)
     return true;
 }
 
+/* The stream time of the next sampling slot. A sampler on wall time (timestamps went
+ * backwards, as RTSP's do once RTCP syncs them) maps its slot to stream time from this
+ * packet: live inputs advance both clocks together. NAN when unknown. */
+static double next_due(const vg_capture_session_t *s, double ts, double now)
+{
+    if (!s->sampler.started) return NAN;
+    return s->sampler.wall ? ts + (s->sampler.next_due - now) : s->sampler.next_due;
+}
+
 void vg_capture_packet(vg_capture_t *c, vg_capture_session_t *s, const AVPacket *pkt)
 {
     double now = vg_now_mono();
@@ -261,7 +270,7 @@ void vg_capture_packet(vg_capture_t *c, vg_capture_session_t *s, const AVPacket 
     }
     update_decode_mode(c, s);
     if (!key_gate(s, key, now)) return;
-    double due = s->sampler.started && !s->sampler.wall ? s->sampler.next_due : NAN;
+    double due = next_due(s, ts, now);
     vg_dp_packet_t dp = {.is_key = key, .size = pkt->size, .pts = ts};
     vg_dp_verdict_t v =
         vg_decode_policy_packet(&s->policy, &dp, interval, atomic_load(&c->fps), due);
