@@ -296,6 +296,15 @@ double vg_stream_fps_measured(const vg_stream_t *s)
     return st.fps;
 }
 
+bool vg_stream_capture_stats(const vg_stream_t *s, vg_capture_stats_t *out)
+{
+    memset(out, 0, sizeof(*out));
+    if (!s->cap)
+        return false;
+    vg_capture_stats(s->cap, out);
+    return true;
+}
+
 static void on_result_loop(void *ctx, void *msg)
 {
     vg_streams_t *ss = ctx;
