@@ -139,7 +139,8 @@ def side_md(r):
                    f"{B.fmt(v['delivery_p50_ms'], '.0f')}/{B.fmt(v['delivery_p95_ms'], '.0f')} ms; "
                    f"camsim+mosquitto {v['side_cores']:.2f} cores")
     for e in r.get("extra", []):
-        out += ["", f"### {e['size']}, GOP {e['gop_s']} s (16 cameras at 1 fps, own clip and floor: "
+        out += ["", f"### {e['size']}, GOP {e['gop_s']} s ({e['rows'][0]['n']} cameras at 1 fps, "
+                f"own clip and floor: "
                 f"forward {1e3 * e['floor']['forward_cpu_s']:.2f} ms, decode "
                 f"{e['floor']['decode_full']:.4f} / keyframes {e['floor']['decode_key']:.4f} "
                 f"core-s per camera-second)", "", bench_side_by_side.side_table(e)]
