@@ -125,8 +125,11 @@ static void judge(vg_capture_t *c, vg_capture_session_t *s, const AVFrame *pic, 
 
 /* ---- frames ---- */
 
+/* Posts a frame: its seq is set here, so frames that are built but never posted (a
+ * still keyframe between two sampling slots) leave no gap that would count as dropped. */
 static void post(vg_capture_t *c, vg_frame_t *f)
 {
+    f->seq = ++c->run.seq;
     vg_capture_count(&c->sampled, c->m.sampled);
     if (vg_mailbox_post(c->cfg.mailbox, f)) vg_capture_count(&c->dropped, c->m.dropped);
     vg_series_set(c->m.fps, vg_capture_record_sample(c, vg_now_mono()));
@@ -143,7 +146,7 @@ static void keep_last(vg_capture_session_t *s, vg_frame_t *f, const AVFrame *pic
 }
 
 /* The last frame again, for a sampling slot whose packet was not decoded. */
-static vg_frame_t *repeat_frame(vg_capture_t *c, vg_capture_session_t *s, double ts, double read_at)
+static vg_frame_t *repeat_frame(const vg_capture_session_t *s, double ts, double read_at)
 {
     const vg_frame_t *last = s->last_frame;
     vg_frame_t *f = vg_frame_new();
@@ -159,7 +162,6 @@ static vg_frame_t *repeat_frame(vg_capture_t *c, vg_capture_session_t *s, double
         v->x = lv->x, v->y = lv->y, v->w = lv->w, v->h = lv->h;
     }
     if (s->last_pic) vg_frame_set_source(f, s->last_pic);
-    f->seq = ++c->run.seq;
     return f;
 }
 
@@ -168,7 +170,7 @@ static void repeat_if_due(vg_capture_t *c, vg_capture_session_t *s, const AVPack
 {
     if (vg_decode_policy_active(&s->policy) || !s->last_frame) return;
     if (!vg_sampler_take(&s->sampler, ts, now, atomic_load(&c->fps))) return;
-    vg_frame_t *f = repeat_frame(c, s, ts, vg_capture_read_time(s, pkt->pts));
+    vg_frame_t *f = repeat_frame(s, ts, vg_capture_read_time(s, pkt->pts));
     vg_capture_count(&c->repeated, c->m.repeated);
     post(c, f);
 }

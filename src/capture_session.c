@@ -150,8 +150,7 @@ vg_frame_t *vg_capture_build_frame(vg_capture_t *c, vg_capture_session_t *s, con
         v->x = r[0], v->y = r[1], v->w = r[2], v->h = r[3];
     }
     vg_frame_set_source(f, pic);
-    f->seq = ++c->run.seq;
-    return f;
+    return f; /* seq: set when posted */
 }
 
 void vg_capture_note_picture(vg_capture_t *c, vg_capture_session_t *s, const AVFrame *pic,

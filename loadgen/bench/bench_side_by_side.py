@@ -140,6 +140,12 @@ def vigil_run(run, cam, broker, n, fps, warmup, window, label, workers=WORKERS):
     t1 = B.time.time()
     m1 = v.metrics()
     rss, pss = B.rss_kb(v.pid), B.pss_kb(v.pid)
+    try:  # what vigild itself estimates (GET /api/v1/capacity, rates over its last 15 s)
+        cap = B.json.loads(v.get("/api/v1/capacity"))
+        cap_api = {k: cap.get(k) for k in ("cores", "cores_in_use", "headroom_cores",
+                                            "average_stream_cores", "more_streams")}
+    except Exception as e:  # noqa: BLE001 — a figure for the report, not a failure
+        cap_api = {"error": str(e)}
     n_up = sum(1 for (k, _), val in m1.items() if k == "vigil_stream_up" and val == 1)
     B.time.sleep(0.5)
     v.stop()
@@ -160,7 +166,7 @@ def vigil_run(run, cam, broker, n, fps, warmup, window, label, workers=WORKERS):
         "repeated_per_cam_s": delta("vigil_stream_frames_repeated_total") / (n * cw.seconds),
         "change_delay_p50_ms": None if delay[50] is None else 1e3 * delay[50],
         "change_delay_p95_ms": None if delay[95] is None else 1e3 * delay[95],
-        "wakeups": delta("vigil_stream_activity_wakeups_total"),
+        "wakeups": delta("vigil_stream_activity_wakeups_total"), "capacity_api": cap_api,
         "core_s_per_cam_s": cw.cpu_s / (n * cw.seconds), "cpu_cores": cw.cpu_s / cw.seconds,
         "rss_mib_per_cam": rss / 1024 / n, "pss_mib_per_cam": pss / 1024 / n,
         "rss_mib": rss / 1024,
@@ -300,9 +306,13 @@ def capacity(run, cam, broker, args, known):
                       "sampled_per_cam_s": r["sampled_per_cam_s"],
                       "results_per_cam_s": r["results_per_cam_s"],
                       "streams_up": r["streams_up"], "side_cores": r["side_cores"],
-                      "others_cores": r["others_cores"], "threads": r["threads"]})
+                      "others_cores": r["others_cores"], "threads": r["threads"],
+                      "estimated_total": (n + r["capacity_api"]["more_streams"]
+                                          if r.get("capacity_api", {}).get("more_streams")
+                                          is not None else None)})
         B.log(f"capacity N={n}: {'ok' if ok else 'FAIL'} (dropped {B.fmt(r['dropped_ratio'], '.2%')}, "
-              f"p95 {B.fmt(r['p95_ms'], '.0f')} ms, {r['cpu_cores']:.2f} cores)")
+              f"p95 {B.fmt(r['p95_ms'], '.0f')} ms, {r['cpu_cores']:.2f} cores; vigild's own "
+              f"estimate: {B.fmt(steps[-1]['estimated_total'], 'd')} streams fit)")
         if ok:
             best = n
         elif len(steps) >= 2 and not steps[-2]["ok"]:
@@ -393,6 +403,12 @@ def bench(run, args):
                 x = B.ratio(r16[0]["vigil"]["core_s_per_cam_s"], c1)
                 res["targets"][f"cost at GOP {e['gop_s']} s / GOP 1 s <= 1.15 ({k} x 1 fps)"] = (
                     x, B.verdict(x, 1.15))
+    est = [s["estimated_total"] for s in res["capacity_steps"] if s["estimated_total"]]
+    if est and best and B.ratio(est[0], best) is not None:  # the first step's estimate, as an orchestrator would read it
+        res["capacity_estimate"] = est[0]
+        x = B.ratio(est[0], best)
+        res["targets"]["GET /api/v1/capacity estimate / capacity found within 25 %"] = (
+            x, B.verdict(abs(x - 1), 0.25))
     if args.capacity_steps:
         res["targets"]["cameras at 1 fps on this machine >= 100"] = (
             best, B.verdict(best, 100, higher_is_better=True))
