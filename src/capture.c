@@ -264,6 +264,7 @@ static bool cfg_valid(const vg_capture_cfg_t *cfg)
            cfg->reconnect_max_s >= 0 && cfg->open_timeout_s >= 0 && cfg->read_timeout_s >= 0 &&
            cfg->decoder_threads >= 0 && cfg->decoder_threads <= 64 &&
            cfg->still_interval_s >= 0 && cfg->still_interval_s <= 3600 &&
+           cfg->still_after_s >= 0 && cfg->still_after_s <= 3600 &&
            views_valid(cfg->views, cfg->n_views);
 }
 
@@ -352,6 +353,7 @@ int vg_capture_new(const vg_capture_cfg_t *cfg, vg_capture_t **out)
     c->cfg.read_s = or_default(cfg->read_timeout_s, 10);
     c->cfg.threads = cfg->decoder_threads > 0 ? cfg->decoder_threads : 1;
     c->cfg.still_interval_s = cfg->still_interval_s;
+    c->cfg.still_after_s = cfg->still_after_s;
     c->cfg.is_file = !strstr(cfg->url, "://") || strncmp(cfg->url, "file:", 5) == 0;
     c->cfg.mailbox = cfg->mailbox;
     c->cfg.on_state = cfg->on_state;

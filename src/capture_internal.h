@@ -93,7 +93,7 @@ struct vg_capture {
     struct { /* immutable after new */
         char *stream_id, *url, *url_redacted, *transport;
         double stall_s, backoff_initial_s, backoff_max_s, open_s, read_s;
-        double still_interval_s;
+        double still_interval_s, still_after_s;
         int threads;
         bool is_file;
         vg_mailbox_t *mailbox;

@@ -41,7 +41,8 @@ void vg_capture_account_cpu(vg_capture_t *c)
 
 void vg_capture_policy_begin(vg_capture_t *c, vg_capture_session_t *s)
 {
-    vg_dp_cfg_t cfg = {.still_interval_s = c->cfg.still_interval_s};
+    vg_dp_cfg_t cfg = {.still_interval_s = c->cfg.still_interval_s,
+                       .still_after_s = c->cfg.still_after_s};
     vg_decode_policy_init(&s->policy, &cfg);
     if (!s->gate) s->gate = vg_xcalloc(1, sizeof(*s->gate));
     atomic_store(&c->still, false);

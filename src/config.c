@@ -136,6 +136,8 @@ static const field_t capture_fields[] = {
      .max = 3600},
     {.name = "still_interval_s", .kind = K_DBL,
      .off = OFF(vg_capture_cfg_defaults_t, still_interval_s), .def = "2", .min = 0, .max = 3600},
+    {.name = "still_after_s", .kind = K_DBL,
+     .off = OFF(vg_capture_cfg_defaults_t, still_after_s), .def = "3", .min = 0.5, .max = 3600},
 };
 static const schema_t capture_schema = {.what = "capture", .fields = capture_fields, .n_fields = VG_ARRAY_LEN(capture_fields), .size = 0};
 

@@ -131,6 +131,7 @@ static json_t *restart_only_changes(const vg_config_t *a, const vg_config_t *b)
         {"http.web_root", str_diff(a->http.web_root, b->http.web_root)},
         {"inference.threads", a->inference_threads != b->inference_threads},
         {"capture.still_interval_s", a->capture.still_interval_s != b->capture.still_interval_s},
+        {"capture.still_after_s", a->capture.still_after_s != b->capture.still_after_s},
         {"models", a->n_models != b->n_models},
         {"state_file", str_diff(a->state_file, b->state_file)},
         {"shard", a->shard_index != b->shard_index || a->shard_count != b->shard_count},

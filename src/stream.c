@@ -179,6 +179,7 @@ static int start_capture(vg_stream_t *s, const vg_capture_view_t *views, size_t 
         .read_timeout_s = cfg->capture.stall_timeout_s,
         .decoder_threads = 1,
         .still_interval_s = cfg->capture.still_interval_s,
+        .still_after_s = cfg->capture.still_after_s,
         .n_views = n_views,
         .mailbox = s->mb,
         .on_state = on_capture_state,

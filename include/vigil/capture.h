@@ -77,6 +77,7 @@ typedef struct {
     int decoder_threads;        /* 0: 1 */
     double still_interval_s;    /* while the view is still, decode one keyframe per this
                                    (decode_policy.h); 0: off, always decode for the fps */
+    double still_after_s;       /* unchanged this long (stream time): still; 0: 3 */
     size_t n_views;             /* 0..VG_CAPTURE_MAX_VIEWS */
     vg_capture_view_t views[VG_CAPTURE_MAX_VIEWS];
     vg_mailbox_t *mailbox;        /* required; borrowed, must outlive the capture */

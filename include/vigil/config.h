@@ -110,6 +110,7 @@ typedef struct {
     double reconnect_initial_s;
     double reconnect_max_s;
     double still_interval_s; /* still view: one keyframe decoded per this; 0 off */
+    double still_after_s;    /* no change this long: the view counts as still */
 } vg_capture_cfg_defaults_t;
 
 typedef struct vg_config {
