@@ -215,6 +215,7 @@ int vg_gateway_new(vg_config_t *cfg, const char *log_level_override, vg_gateway_
         return VG_EIO;
     }
     vg_rest_register(gw);
+    vg_capacity_register(gw);
     if (cfg->state_file && *cfg->state_file)
         gw->statefile = vg_statefile_new(cfg->state_file);
     vg_gw_streams_start(gw);
@@ -240,6 +241,7 @@ void vg_gateway_free(vg_gateway_t *gw)
     if (!gw)
         return;
     /* Reverse start order; threads first, then what their queued messages point at. */
+    vg_capacity_stop(gw);
     vg_rest_stop(gw);
     vg_streams_shutdown(gw->streams); /* joins captures still running (drain timed out) */
     if (gw->q)

@@ -27,6 +27,7 @@ struct vg_gateway {
     vg_statefile_t *statefile; /* NULL without a state_file */
     struct vg_mqtt *mqtt; /* vg_mqtt_t */
     struct vg_rest *rest;
+    struct vg_capacity *capacity; /* rest_capacity.c */
     struct event *sig_int, *sig_term, *sig_hup, *drain_timer, *telemetry_timer, *watchdog_timer;
     void (*mqtt_drained)(void *arg);
     void *mqtt_drained_arg;
@@ -67,5 +68,10 @@ void vg_gw_reload(vg_gateway_t *gw);
 /* rest.c */
 void vg_rest_register(vg_gateway_t *gw);
 void vg_rest_stop(vg_gateway_t *gw); /* joins the snapshot encoder */
+
+/* rest_capacity.c: GET /api/v1/capacity and its sampling timer */
+void vg_capacity_register(vg_gateway_t *gw);
+void vg_capacity_stop(vg_gateway_t *gw);
+json_t *vg_capacity_json(vg_gateway_t *gw); /* caller owns; null before register */
 
 #endif

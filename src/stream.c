@@ -193,6 +193,8 @@ static int start_capture(vg_stream_t *s, const vg_capture_view_t *views, size_t 
         .open_timeout_s = 10,
         .read_timeout_s = cfg->capture.stall_timeout_s,
         .decoder_threads = 1,
+        .still_interval_s = cfg->capture.still_interval_s,
+        .still_after_s = cfg->capture.still_after_s,
         .n_views = n_views,
         .mailbox = s->mb,
         .on_state = on_capture_state,
@@ -308,6 +310,15 @@ double vg_stream_fps_measured(const vg_stream_t *s)
         return 0;
     vg_capture_stats(s->cap, &st);
     return st.fps;
+}
+
+bool vg_stream_capture_stats(const vg_stream_t *s, vg_capture_stats_t *out)
+{
+    memset(out, 0, sizeof(*out));
+    if (!s->cap)
+        return false;
+    vg_capture_stats(s->cap, out);
+    return true;
 }
 
 static void on_result_loop(void *ctx, void *msg)

@@ -8,6 +8,7 @@
 
 #include <jansson.h>
 
+#include "vigil/capture.h"
 #include "vigil/config.h"
 #include "vigil/infer.h"
 #include "vigil/loopq.h"
@@ -76,6 +77,8 @@ typedef struct {
 /* Returns worker i's counters since the previous call and restarts them (telemetry). */
 void vg_stream_take_worker_stats(vg_stream_t *s, size_t i, vg_worker_stats_t *out);
 double vg_stream_fps_measured(const vg_stream_t *s);
+/* The capture's counters; false (out zeroed) while the stream has no capture. */
+bool vg_stream_capture_stats(const vg_stream_t *s, vg_capture_stats_t *out);
 
 /* {enabled, min_change, refresh_s} (caller frees). */
 json_t *vg_stream_gate_json(const vg_motion_gate_cfg_t *g);
