@@ -1,0 +1,122 @@
+/* events_internal.h — the event engine's state, shared by events.c (streams, open
+ * events and their lifecycle) and events_rules.c (what one sample of one person means).
+ * Loop thread only, like the engine. */
+#ifndef VIGIL_EVENTS_INTERNAL_H
+#define VIGIL_EVENTS_INTERNAL_H
+
+#include "vigil/events.h"
+
+#define MAX_SOURCES 8
+#define FALL_WINDOW_S 5.0     /* not down this close before going down: a fall was seen */
+#define UPRIGHT_MEMORY_S 30.0 /* an upright box this recent is the reference for sitting */
+#define FLOOR_SIT_RATIO 0.6   /* sitting, box under this share of the upright one: on the floor */
+#define BED_MEMORY_S 600.0 /* lying or sitting in bed this recently: upright outside is an exit */
+#define EDGE_MARGIN 0.02   /* a box this close to the border touches the frame edge */
+
+/* Rules that exclude each other share a family: one open event per room, family and
+ * person (a fall and a person_down of one person are one alarm). */
+typedef enum { FAM_DOWN, FAM_BED_EXIT, FAM_BED_EDGE, FAM_INACTIVITY, FAM_NONE, FAM_N } family_t;
+
+/* A condition with hysteresis: on at the first sample that shows it, off only after
+ * samples that deny it for clear_s; samples that say nothing (unknown) change nothing. */
+typedef struct {
+    bool on;
+    bool clearing;      /* denied since clear_since */
+    double since;       /* mono of the first sample that showed it */
+    double clear_since; /* mono of the first denying sample */
+} cond_t;
+
+typedef struct {
+    uint64_t id;
+    double first_mono, last_mono;
+    /* times of past samples are -INFINITY until there was one */
+    double up_mono;      /* last confident upright sample */
+    float up_h;          /* its box height */
+    double notdown_mono; /* last sample confidently not on the floor */
+    bool fall_seen;      /* the current down condition began within FALL_WINDOW_S of one */
+    double bed_mono;     /* last sample lying or sitting in a bed zone */
+    bool bed_lying;      /* lying in bed seen since the last sample upright outside it */
+    bool anchored;
+    double anchor_x, anchor_y, move_mono; /* inactivity: where the person last moved */
+    double conf_sum;                      /* posture confidence over the down condition */
+    int conf_n;
+    cond_t cond[FAM_N];
+} track_t;
+
+typedef struct {
+    char stream_id[VG_EVENTS_ID_MAX], room_id[VG_EVENTS_ID_MAX];
+    vg_events_cfg_t cfg;
+    vg_zones_t zones;
+    track_t *tracks;
+    size_t n_tracks, cap_tracks;
+} stream_t;
+
+typedef struct {
+    char stream_id[VG_EVENTS_ID_MAX];
+    uint64_t track_id;
+    bool lost;
+    double lost_mono; /* when the track was lost */
+} source_t;
+
+typedef struct {
+    vg_event_t ev; /* current state; phase of the last transition */
+    family_t fam;
+    source_t src[MAX_SOURCES];
+    size_t n_src;
+    bool orphan;        /* restored, nobody has shown its condition yet */
+    double orphan_mono; /* since when */
+    double pub_mono;    /* last transition published */
+} open_t;
+
+typedef struct {
+    char room_id[VG_EVENTS_ID_MAX];
+    int occupancy;
+    double entry_mono, exit_mono; /* last counted entry and exit, -INFINITY: none */
+    char entry_stream[VG_EVENTS_ID_MAX], exit_stream[VG_EVENTS_ID_MAX];
+} room_t;
+
+struct vg_events {
+    char instance_id[VG_EVENTS_ID_MAX];
+    stream_t **streams;
+    size_t n_streams;
+    open_t **open;
+    size_t n_open, cap_open;
+    room_t *rooms;
+    size_t n_rooms;
+};
+
+/* One sample's context, for the rules. */
+typedef struct {
+    vg_events_t *ev;
+    stream_t *s;
+    double mono, wall;
+    vg_event_list_t *out;
+} sample_t;
+
+extern const family_t vg_events_family[VG_EV_NTYPES];
+
+/* events.c: lifecycle. */
+open_t *vg_events_find_source(vg_events_t *ev, const char *stream_id, uint64_t track_id,
+                              family_t fam);
+/* Starts an event for a person (or joins the room's open event of the family that no
+ * live person of this stream holds). */
+void vg_events_raise(const sample_t *x, vg_event_type_t type, const track_t *t, const char *zone_id,
+                     double confidence, double cond_mono);
+/* The person no longer shows the condition: drops them from the event, ending it when
+ * nobody is left. */
+void vg_events_clear_source(const sample_t *x, open_t *o, uint64_t track_id);
+/* The track is gone: down events wait lost_s for it, others end when nobody is left. */
+void vg_events_lose_track(const sample_t *x, uint64_t track_id);
+room_t *vg_events_room(vg_events_t *ev, const char *room_id);
+void vg_events_emit_instant(const sample_t *x, vg_event_type_t type, uint64_t track_id,
+                            const char *zone_id, int occupancy);
+
+/* events_rules.c: one person in one sample, and births and deaths. */
+void vg_events_rules_person(const sample_t *x, const vg_obs_person_t *p);
+void vg_events_rules_track(const sample_t *x, const vg_obs_track_t *t);
+track_t *vg_events_track(stream_t *s, uint64_t id, double mono);
+
+/* events_json.c */
+vg_event_t *vg_event_list_push(vg_event_list_t *l, const vg_event_t *e);
+
+#endif
