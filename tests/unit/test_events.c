@@ -298,6 +298,12 @@ static void test_bed_exit_at_night_only(void **state)
     get_out_of_bed(f);
     assert_int_equal(f->out.n, 0);
     fx_free(f);
+    /* a nurse at night who was never in the bed: nothing */
+    f = fx_new(NIGHT);
+    setup_stream(f, "cam1", NULL, BED_RULES, "[" BED_ZONE "]");
+    run(f, "cam1", 0, 60, person(9, (vg_box_t){0.6f, 0.3f, 0.1f, 0.55f}, VG_POSTURE_UPRIGHT));
+    assert_int_equal(f->out.n, 0);
+    fx_free(f);
 }
 
 /* ---- entries and exits --------------------------------------------------------------------- */
