@@ -11,6 +11,7 @@
 #define UPRIGHT_MEMORY_S 30.0 /* an upright box this recent is the reference for sitting */
 #define FLOOR_SIT_RATIO 0.6   /* sitting, box under this share of the upright one: on the floor */
 #define BED_MEMORY_S 600.0 /* lying or sitting in bed this recently: upright outside is an exit */
+#define STALE_S 60.0       /* a track unseen this long is lost, told or not */
 #define EDGE_MARGIN 0.02   /* a box this close to the border touches the frame edge */
 
 /* Rules that exclude each other share a family: one open event per room, family and
@@ -114,6 +115,8 @@ void vg_events_emit_instant(const sample_t *x, vg_event_type_t type, uint64_t tr
 /* events_rules.c: one person in one sample, and births and deaths. */
 void vg_events_rules_person(const sample_t *x, const vg_obs_person_t *p);
 void vg_events_rules_track(const sample_t *x, const vg_obs_track_t *t);
+/* Tracks unseen for STALE_S are lost (no exit counted): a tracker that never says. */
+void vg_events_rules_age(const sample_t *x);
 track_t *vg_events_track(stream_t *s, uint64_t id, double mono);
 
 /* events_json.c */

@@ -272,6 +272,17 @@ static void pass_door(const sample_t *x, const vg_obs_track_t *tr, const char *z
     if (rule_live(x, type)) vg_events_emit_instant(x, type, tr->track_id, zone_id, r->occupancy);
 }
 
+void vg_events_rules_age(const sample_t *x)
+{
+    for (size_t i = x->s->n_tracks; i-- > 0;) {
+        uint64_t id = x->s->tracks[i].id;
+        if (x->mono - x->s->tracks[i].last_mono >= STALE_S) {
+            vg_events_lose_track(x, id);
+            track_drop(x->s, id);
+        }
+    }
+}
+
 void vg_events_rules_track(const sample_t *x, const vg_obs_track_t *tr)
 {
     const char *zone_id;

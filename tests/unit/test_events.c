@@ -516,6 +516,19 @@ static void test_timers_updates_and_lost(void **state)
     assert_string_equal(find(f, VG_EV_FALL, VG_PHASE_END)->reason, "lost");
     fx_free(f);
 
+    /* a tracker that never says the track was lost: unseen for 60 s is lost */
+    f = fx_new(NOON);
+    setup_stream(f, "cam1", "room-1", "{\"update_s\":0,\"lost_s\":60}", NULL);
+    run(f, "cam1", 0, 5, upright(7));
+    run(f, "cam1", 5, 10, lying(7));
+    for (double t = 10; t < 71; t += 1)
+        sample(f, "cam1", t, NULL, 0, NULL, 0);
+    vg_events_tick(f->ev, 129, NOON + 129, &f->out);
+    assert_int_equal(count(f, VG_EV_FALL, VG_PHASE_END), 0);
+    vg_events_tick(f->ev, 130, NOON + 130, &f->out);
+    assert_int_equal(count(f, VG_EV_FALL, VG_PHASE_END), 1);
+    fx_free(f);
+
     /* lost and found again as a new track, still down: the same event */
     f = fx_new(NOON);
     setup_stream(f, "cam1", "room-1", NULL, NULL);
