@@ -120,6 +120,5 @@ void vg_events_rules_age(const sample_t *x);
 track_t *vg_events_track(stream_t *s, uint64_t id, double mono);
 
 /* events_json.c */
-vg_event_t *vg_event_list_push(vg_event_list_t *l, const vg_event_t *e);
 
 #endif

@@ -159,6 +159,8 @@ typedef struct {
 } vg_event_list_t;
 
 void vg_event_list_clear(vg_event_list_t *l); /* keeps the memory */
+/* Appends a copy of e; returns the copy (valid until the next push). */
+vg_event_t *vg_event_list_push(vg_event_list_t *l, const vg_event_t *e);
 void vg_event_list_free(vg_event_list_t *l);
 
 const char *vg_event_type_name(vg_event_type_t t);
