@@ -282,6 +282,8 @@ int vg_events_observe(vg_events_t *ev, const char *stream_id, const vg_obs_t *ob
     for (size_t i = 0; i < obs->n_tracks; i++)
         if (obs->tracks[i].change == VG_TRACK_BORN) vg_events_rules_track(&x, &obs->tracks[i]);
     for (size_t i = 0; i < obs->n_people; i++)
+        vg_events_rules_seen(&x, &obs->people[i]);
+    for (size_t i = 0; i < obs->n_people; i++)
         vg_events_rules_person(&x, &obs->people[i]);
     for (size_t i = 0; i < obs->n_tracks; i++)
         if (obs->tracks[i].change == VG_TRACK_LOST) vg_events_rules_track(&x, &obs->tracks[i]);
@@ -348,7 +350,9 @@ int vg_events_ack(vg_events_t *ev, const char *event_id, const char *by, double 
 int vg_events_restore(vg_events_t *ev, const vg_event_t *e, double mono, double wall,
                       vg_event_list_t *out)
 {
-    if (e->ended_at > 0 || vg_events_family[e->type] == FAM_NONE) return VG_EINVAL;
+    if ((unsigned)e->type >= VG_EV_NTYPES || e->ended_at > 0 || e->phase == VG_PHASE_END ||
+        vg_events_family[e->type] == FAM_NONE)
+        return VG_EINVAL;
     if (find_open(ev, e->event_id)) return VG_EEXIST;
     if (!find_stream(ev, e->stream_id)) return VG_ENOTFOUND;
     open_t *o = vg_xcalloc(1, sizeof(*o));

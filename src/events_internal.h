@@ -27,16 +27,27 @@ typedef struct {
     double clear_since; /* mono of the first denying sample */
 } cond_t;
 
+/* A sample worth remembering: when, and where the person was. mono is -INFINITY
+ * until there was one. */
+typedef struct {
+    double mono;
+    vg_box_t box;
+} mark_t;
+
+#define MAX_TRACKS 64 /* per stream; more people than that in one view are ignored */
+#define MAX_GHOSTS 8  /* marks of lost tracks a stream remembers */
+/* A mark of another track counts for this person when its box's bottom centre is this
+ * many of its heights from their box centre: a tracker that switched ids at the fall. */
+#define NEAR_HEIGHTS 1.0
+
 typedef struct {
     uint64_t id;
     double first_mono, last_mono;
-    /* times of past samples are -INFINITY until there was one */
-    double up_mono;      /* last confident upright sample */
-    float up_h;          /* its box height */
-    double notdown_mono; /* last sample confidently not on the floor */
-    bool fall_seen;      /* the current down condition began within FALL_WINDOW_S of one */
-    double bed_mono;     /* last sample lying or sitting in a bed zone */
-    bool bed_lying;      /* lying in bed seen since the last sample upright outside it */
+    mark_t up;       /* last confident upright sample */
+    mark_t notdown;  /* last sample confidently not on the floor */
+    bool fall_seen;  /* the current down condition began within FALL_WINDOW_S of one */
+    double bed_mono; /* last sample lying or sitting in a bed zone */
+    bool bed_lying;  /* lying in bed seen since the last sample upright outside it */
     bool anchored;
     double anchor_x, anchor_y, move_mono; /* inactivity: where the person last moved */
     double conf_sum;                      /* posture confidence over the down condition */
@@ -50,6 +61,8 @@ typedef struct {
     vg_zones_t zones;
     track_t *tracks;
     size_t n_tracks, cap_tracks;
+    mark_t ghost_up[MAX_GHOSTS], ghost_notdown[MAX_GHOSTS]; /* of lost tracks, a ring */
+    size_t n_ghosts;
 } stream_t;
 
 typedef struct {
@@ -115,8 +128,11 @@ void vg_events_emit_instant(const sample_t *x, vg_event_type_t type, uint64_t tr
 /* events_rules.c: one person in one sample, and births and deaths. */
 void vg_events_rules_person(const sample_t *x, const vg_obs_person_t *p);
 void vg_events_rules_track(const sample_t *x, const vg_obs_track_t *t);
+/* Marks the person's track seen in this sample (before any rule runs). */
+void vg_events_rules_seen(const sample_t *x, const vg_obs_person_t *p);
 /* Tracks unseen for STALE_S are lost (no exit counted): a tracker that never says. */
 void vg_events_rules_age(const sample_t *x);
+/* The stream's track (created if new); NULL when the stream has MAX_TRACKS already. */
 track_t *vg_events_track(stream_t *s, uint64_t id, double mono);
 
 /* events_json.c */

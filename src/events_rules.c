@@ -42,21 +42,56 @@ track_t *vg_events_track(stream_t *s, uint64_t id, double mono)
         s->cap_tracks = s->cap_tracks ? 2 * s->cap_tracks : 8;
         s->tracks = vg_xrealloc(s->tracks, s->cap_tracks * sizeof(*s->tracks));
     }
+    if (s->n_tracks == MAX_TRACKS) return NULL;
     track_t *t = &s->tracks[s->n_tracks++];
     memset(t, 0, sizeof(*t));
     t->id = id;
     t->first_mono = t->last_mono = mono;
-    t->up_mono = t->notdown_mono = t->bed_mono = -INFINITY;
+    t->up.mono = t->notdown.mono = t->bed_mono = -INFINITY;
     return t;
 }
 
+/* Forgets a track; its marks stay a while as ghosts. */
 static void track_drop(stream_t *s, uint64_t id)
 {
     for (size_t i = 0; i < s->n_tracks; i++)
         if (s->tracks[i].id == id) {
+            size_t g = s->n_ghosts++ % MAX_GHOSTS;
+            s->ghost_up[g] = s->tracks[i].up;
+            s->ghost_notdown[g] = s->tracks[i].notdown;
             s->tracks[i] = s->tracks[--s->n_tracks];
             return;
         }
+}
+
+/* True if mark m is at most `window` s old and near box b (see NEAR_HEIGHTS). */
+static bool mark_near(const mark_t *m, double now, double window, const vg_box_t *b)
+{
+    if (!(now - m->mono <= window)) return false;
+    double mx = m->box.x + m->box.w / 2.0, my = m->box.y + m->box.h;
+    double bx = b->x + b->w / 2.0, by = b->y + b->h / 2.0;
+    return hypot(mx - bx, my - by) <= NEAR_HEIGHTS * m->box.h;
+}
+
+/* The person's own mark when recent, else the newest recent mark near them of a track
+ * absent from this sample or lost (kind 0: upright, 1: not down): the same person
+ * under a new id. Never another person seen now: a visitor standing beside a resident
+ * who sits must not make the resident's sitting low. NULL if none. */
+static const mark_t *recent_mark(const sample_t *x, const track_t *t, int kind, double window,
+                                 const vg_box_t *b)
+{
+    const mark_t *own = kind ? &t->notdown : &t->up, *best = NULL;
+    if (x->mono - own->mono <= window) return own;
+    const stream_t *s = x->s;
+    for (size_t i = 0; i < s->n_tracks + MAX_GHOSTS; i++) {
+        const mark_t *m = i < s->n_tracks ? (kind ? &s->tracks[i].notdown : &s->tracks[i].up)
+                                          : (kind ? &s->ghost_notdown[i - s->n_tracks]
+                                                  : &s->ghost_up[i - s->n_tracks]);
+        if (i < s->n_tracks && s->tracks[i].last_mono >= x->mono) continue; /* seen now */
+        if (i >= s->n_tracks && i - s->n_tracks >= s->n_ghosts) continue;
+        if (mark_near(m, x->mono, window, b) && (!best || m->mono > best->mono)) best = m;
+    }
+    return best;
 }
 
 static vg_zone_kind_t kind_at(const vg_zones_t *z, double x, double y)
@@ -108,7 +143,8 @@ static void cond_feed(cond_t *c, int v, double now, double clear_s, double since
 /* Sitting low: well under the height of this person's recent upright box. */
 static bool sitting_low(const sample_t *x, const track_t *t, const vg_obs_person_t *p)
 {
-    return x->mono - t->up_mono <= UPRIGHT_MEMORY_S && p->box.h < FLOOR_SIT_RATIO * t->up_h;
+    const mark_t *up = recent_mark(x, t, 0, UPRIGHT_MEMORY_S, &p->box);
+    return up && p->box.h < FLOOR_SIT_RATIO * up->box.h;
 }
 
 /* On the floor: 1 yes, 0 no, -1 cannot tell (sitting off any zone could be a chair). */
@@ -162,7 +198,7 @@ static void feed_down(const sample_t *x, track_t *t, const vg_obs_person_t *p, c
     bool was_on = c->on;
     cond_feed(c, v, x->mono, x->s->cfg.clear_s, x->mono);
     if (c->on && !was_on) {
-        t->fall_seen = x->mono - t->notdown_mono <= FALL_WINDOW_S;
+        t->fall_seen = recent_mark(x, t, 1, FALL_WINDOW_S, &p->box) != NULL;
         t->conf_sum = 0;
         t->conf_n = 0;
     }
@@ -172,10 +208,9 @@ static void feed_down(const sample_t *x, track_t *t, const vg_obs_person_t *p, c
     }
     bool notdown = l->known && (l->posture == VG_POSTURE_UPRIGHT ||
                                 (l->posture == VG_POSTURE_SITTING && v != 1) || l->support);
-    if (notdown) t->notdown_mono = x->mono;
+    if (notdown) t->notdown = (mark_t){x->mono, p->box};
     if (l->known && l->posture == VG_POSTURE_UPRIGHT) {
-        t->up_mono = x->mono;
-        t->up_h = p->box.h;
+        t->up = (mark_t){x->mono, p->box};
     }
 }
 
@@ -224,7 +259,7 @@ static void judge(const sample_t *x, track_t *t, vg_event_type_t type, const vg_
 void vg_events_rules_person(const sample_t *x, const vg_obs_person_t *p)
 {
     track_t *t = vg_events_track(x->s, p->track_id, x->mono);
-    t->last_mono = x->mono;
+    if (!t) return;
     look_t l;
     look(x, p, &l);
     if (l.excluded) return;
@@ -270,6 +305,12 @@ static void pass_door(const sample_t *x, const vg_obs_track_t *tr, const char *z
     r->occupancy += entry ? 1 : (r->occupancy > 0 ? -1 : 0);
     vg_event_type_t type = entry ? VG_EV_ROOM_ENTRY : VG_EV_ROOM_EXIT;
     if (rule_live(x, type)) vg_events_emit_instant(x, type, tr->track_id, zone_id, r->occupancy);
+}
+
+void vg_events_rules_seen(const sample_t *x, const vg_obs_person_t *p)
+{
+    track_t *t = vg_events_track(x->s, p->track_id, x->mono);
+    if (t) t->last_mono = x->mono;
 }
 
 void vg_events_rules_age(const sample_t *x)

@@ -205,7 +205,8 @@ int vg_journal_restore(const char *path, int keep, vg_event_list_t *out, size_t 
         free(file);
     }
     for (size_t i = 0; rc == 0 && i < all.n; i++)
-        if (all.v[i].ended_at <= 0) vg_event_list_push(out, &all.v[i]);
+        if (all.v[i].ended_at <= 0 && all.v[i].phase != VG_PHASE_END)
+            vg_event_list_push(out, &all.v[i]);
     vg_event_list_free(&all);
     json_decref(index);
     return rc;

@@ -211,6 +211,50 @@ static void test_sitting_on_the_floor_after_a_fall(void **state)
     fx_free(f);
 }
 
+static void test_fall_across_a_track_switch(void **state)
+{
+    (void)state;
+    fx_t *f = fx_new(NOON);
+    setup_stream(f, "cam1", NULL, NULL, NULL);
+    run(f, "cam1", 0, 5, upright(1));
+    /* the tracker loses the falling person and starts a new track on the floor */
+    vg_obs_track_t born = {.track_id = 2, .change = VG_TRACK_BORN, .box = LYING_BOX};
+    sample(f, "cam1", 5, (vg_obs_person_t[]){lying(2)}, 1, &born, 1);
+    run(f, "cam1", 5.5, 9, lying(2));
+    assert_int_equal(count(f, VG_EV_FALL, VG_PHASE_START), 1);
+    assert_int_equal(find(f, VG_EV_FALL, VG_PHASE_START)->track_id, 2);
+    fx_free(f);
+    /* the same after the tracker said the old track was lost, sitting low this time */
+    f = fx_new(NOON);
+    setup_stream(f, "cam1", NULL, NULL, NULL);
+    run(f, "cam1", 0, 5, upright(1));
+    vg_obs_track_t lost = {.track_id = 1, .change = VG_TRACK_LOST, .box = UPRIGHT_BOX};
+    sample(f, "cam1", 5, NULL, 0, &lost, 1);
+    run(f, "cam1", 5.5, 9.5, person(2, (vg_box_t){0.42f, 0.6f, 0.16f, 0.2f}, VG_POSTURE_SITTING));
+    assert_int_equal(count(f, VG_EV_FALL, VG_PHASE_START), 1);
+    fx_free(f);
+    /* a visitor standing beside a resident who sits low is no reference for them */
+    f = fx_new(NOON);
+    setup_stream(f, "cam1", NULL, NULL, NULL);
+    for (double t = 0; t < 60; t += DT) {
+        vg_obs_person_t two[2] = {
+            person(1, (vg_box_t){0.42f, 0.6f, 0.16f, 0.25f}, VG_POSTURE_SITTING),
+            person(2, (vg_box_t){0.55f, 0.3f, 0.1f, 0.5f}, VG_POSTURE_UPRIGHT)};
+        sample(f, "cam1", t, two, 2, NULL, 0);
+    }
+    assert_int_equal(f->out.n, 0);
+    /* but a person who falls far from where anyone stood is person_down, not a fall */
+    fx_free(f);
+    f = fx_new(NOON);
+    setup_stream(f, "cam1", NULL, NULL, NULL);
+    run(f, "cam1", 0, 5, person(1, (vg_box_t){0.05f, 0.1f, 0.05f, 0.25f}, VG_POSTURE_UPRIGHT));
+    sample(f, "cam1", 5, NULL, 0, &lost, 1);
+    run(f, "cam1", 5.5, 20, lying(2));
+    assert_int_equal(count(f, VG_EV_FALL, VG_PHASE_START), 0);
+    assert_int_equal(count(f, VG_EV_PERSON_DOWN, VG_PHASE_START), 1);
+    fx_free(f);
+}
+
 #define CHAIR_ZONE                                                                                 \
     "{\"zone_id\":\"chair\",\"kind\":\"chair\",\"points\":[[0.3,0.5],[0.7,0.5],[0.7,0.9],[0.3,0."  \
     "9]]}"
@@ -657,6 +701,7 @@ int main(void)
         cmocka_unit_test(test_flapping_posture_one_event),
         cmocka_unit_test(test_person_down_when_first_seen_lying),
         cmocka_unit_test(test_sitting_on_the_floor_after_a_fall),
+        cmocka_unit_test(test_fall_across_a_track_switch),
         cmocka_unit_test(test_chair_and_bed_are_no_alarm),
         cmocka_unit_test(test_exclude_zone_is_ignored),
         cmocka_unit_test(test_bed_exit_at_night_only),
