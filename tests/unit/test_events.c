@@ -681,8 +681,13 @@ static void test_settings(void **state)
     assert_int_equal(cfg.rules[VG_EV_BED_EXIT].severity, VG_SEV_CRITICAL);
     j = vg_events_cfg_to_json(&cfg);
     assert_int_equal(vg_events_cfg_from_json(j, NULL, &back, &err), 0);
+    json_t *j2 = vg_events_cfg_to_json(&back);
+    assert_true(json_equal(j, j2));
     json_decref(j);
-    assert_memory_equal(&cfg, &back, sizeof(cfg));
+    json_decref(j2);
+    assert_true(back.clear_s == 5 && back.tz_offset_min == 60 && !back.tz_local);
+    assert_int_equal(back.rules[VG_EV_BED_EXIT].schedule.n, 2);
+    assert_int_equal(back.rules[VG_EV_BED_EXIT].schedule.w[1].end_min, 14 * 60 + 30);
     /* schedules in +01:00: 21:00-07:00 local is 20:00-06:00 UTC */
     double midnight = NOON - 12 * 3600.0;
     assert_true(vg_events_cfg_active(&cfg, VG_EV_BED_EXIT, midnight + 20.5 * 3600));
