@@ -41,6 +41,7 @@ void vg_events_free(vg_events_t *ev)
     free(ev->streams);
     free(ev->open);
     free(ev->rooms);
+    free(ev->history);
     free(ev);
 }
 
@@ -65,8 +66,8 @@ room_t *vg_events_room(vg_events_t *ev, const char *room_id)
 
 /* ---- transitions --------------------------------------------------------------------------- */
 
-static void emit(open_t *o, vg_event_phase_t phase, const char *reason, double mono, double wall,
-                 vg_event_list_t *out)
+static void emit(vg_events_t *ev, open_t *o, vg_event_phase_t phase, const char *reason,
+                 double mono, double wall, vg_event_list_t *out)
 {
     o->ev.phase = phase;
     o->ev.reason = reason;
@@ -74,6 +75,7 @@ static void emit(open_t *o, vg_event_phase_t phase, const char *reason, double m
     if (phase == VG_PHASE_END) o->ev.ended_at = wall;
     o->pub_mono = mono;
     if (out) vg_event_list_push(out, &o->ev);
+    vg_events_history_note(ev, &o->ev);
 }
 
 /* Ends open event i and forgets it. */
@@ -81,7 +83,7 @@ static void close_at(vg_events_t *ev, size_t i, const char *reason, double mono,
                      vg_event_list_t *out)
 {
     open_t *o = ev->open[i];
-    emit(o, VG_PHASE_END, reason, mono, wall, out);
+    emit(ev, o, VG_PHASE_END, reason, mono, wall, out);
     memmove(&ev->open[i], &ev->open[i + 1], (ev->n_open - i - 1) * sizeof(*ev->open));
     ev->n_open--;
     free(o);
@@ -166,7 +168,7 @@ void vg_events_raise(const sample_t *x, vg_event_type_t type, const track_t *t, 
         e->cond_mono = cond_mono;
         o->fam = fam;
         add_open(x->ev, o);
-        emit(o, VG_PHASE_START, "confirmed", x->mono, x->wall, x->out);
+        emit(x->ev, o, VG_PHASE_START, "confirmed", x->mono, x->wall, x->out);
     }
     /* the person this stream lost is most likely this one, found again */
     for (size_t k = o->n_src; k-- > 0;)
@@ -220,6 +222,7 @@ void vg_events_emit_instant(const sample_t *x, vg_event_type_t type, uint64_t tr
     e.occupancy = occupancy;
     e.cond_mono = x->mono;
     vg_event_list_push(x->out, &e);
+    vg_events_history_note(x->ev, &e);
 }
 
 /* ---- streams ------------------------------------------------------------------------------- */
@@ -324,7 +327,7 @@ void vg_events_tick(vg_events_t *ev, double mono, double wall, vg_event_list_t *
         if (all_lost(o, &since) && mono - since >= cfg->lost_s)
             close_at(ev, i, "lost", mono, wall, out);
         else if (cfg->update_s > 0 && mono - o->pub_mono >= cfg->update_s)
-            emit(o, VG_PHASE_UPDATE, "still_active", mono, wall, out);
+            emit(ev, o, VG_PHASE_UPDATE, "still_active", mono, wall, out);
     }
 }
 
@@ -343,7 +346,7 @@ int vg_events_ack(vg_events_t *ev, const char *event_id, const char *by, double 
     if (o->ev.acked_at > 0) return 0;
     o->ev.acked_at = wall;
     copy_id(o->ev.acked_by, by && *by ? by : "unknown");
-    emit(o, VG_PHASE_UPDATE, "acked", o->pub_mono, wall, out);
+    emit(ev, o, VG_PHASE_UPDATE, "acked", o->pub_mono, wall, out);
     return 0;
 }
 
@@ -362,7 +365,7 @@ int vg_events_restore(vg_events_t *ev, const vg_event_t *e, double mono, double 
     o->orphan = true;
     o->orphan_mono = mono;
     add_open(ev, o);
-    emit(o, VG_PHASE_UPDATE, "restored", mono, wall, out);
+    emit(ev, o, VG_PHASE_UPDATE, "restored", mono, wall, out);
     return 0;
 }
 

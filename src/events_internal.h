@@ -97,7 +97,11 @@ struct vg_events {
     size_t n_open, cap_open;
     room_t *rooms;
     size_t n_rooms;
+    vg_event_t *history; /* ring of HISTORY_MAX: latest state of recent events */
+    size_t n_history;    /* events noted so far; slot = index % HISTORY_MAX */
 };
+
+#define HISTORY_MAX 1024
 
 /* One sample's context, for the rules. */
 typedef struct {
@@ -124,6 +128,12 @@ void vg_events_lose_track(const sample_t *x, uint64_t track_id);
 room_t *vg_events_room(vg_events_t *ev, const char *room_id);
 void vg_events_emit_instant(const sample_t *x, vg_event_type_t type, uint64_t track_id,
                             const char *zone_id, int occupancy);
+
+/* events_json.c: RFC 3339 UTC ("2026-12-03T09:26:06.123Z") to epoch s; -1 if not. */
+double vg_events_parse_time(const char *s);
+
+/* events_history.c: remembers the latest state of an event. */
+void vg_events_history_note(vg_events_t *ev, const vg_event_t *e);
 
 /* events_rules.c: one person in one sample, and births and deaths. */
 void vg_events_rules_person(const sample_t *x, const vg_obs_person_t *p);

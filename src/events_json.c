@@ -99,7 +99,7 @@ json_t *vg_event_to_json(const vg_event_t *e, const char *instance_id, const cha
 /* ---- from JSON ----------------------------------------------------------------------------- */
 
 /* RFC 3339 UTC as vg_format_time writes it ("2026-12-03T09:26:06.123Z"); -1 if not. */
-static double parse_time(const char *s)
+double vg_events_parse_time(const char *s)
 {
     struct tm tm = {0};
     int ms = 0, n = 0;
@@ -154,7 +154,7 @@ static int copy_time(const json_t *obj, const char *key, bool required, double *
     const json_t *v = json_object_get(obj, key);
     *dst = 0;
     if ((!v || json_is_null(v)) && !required) return 0;
-    *dst = parse_time(json_string_value(v));
+    *dst = vg_events_parse_time(json_string_value(v));
     if (*dst < 0) {
         vg_jerr_set(err, key, "expected an RFC 3339 UTC time");
         return VG_EINVAL;

@@ -220,6 +220,28 @@ int vg_events_ack(vg_events_t *ev, const char *event_id, const char *by, double 
 int vg_events_restore(vg_events_t *ev, const vg_event_t *e, double mono, double wall,
                       vg_event_list_t *out);
 
+/* ---- history, for REST ---------------------------------------------------------------------- */
+
+/* Which events GET /api/v1/events returns. Strings are borrowed. */
+typedef struct {
+    const char *stream_id, *room_id; /* NULL: any */
+    int type;                        /* a vg_event_type_t, or -1: any */
+    int active;                      /* 1: open only, 0: ended only, -1: any */
+    double since;                    /* updated at or after (epoch s); 0: any */
+    size_t limit;                    /* 1..1000, default 100 */
+} vg_events_filter_t;
+
+void vg_events_filter_default(vg_events_filter_t *f);
+/* Sets one filter from a query parameter (stream_id, room_id, type, active = true|false,
+ * since = RFC 3339 or epoch seconds, limit); `value` is borrowed by the filter. 0, or
+ * VG_EINVAL with err naming the parameter. */
+int vg_events_filter_set(vg_events_filter_t *f, const char *key, const char *value, vg_jerr_t *err);
+/* The latest state of the engine's last 1024 events (open ones always included), newest
+ * first, that match the filter, appended to out. */
+void vg_events_query(const vg_events_t *ev, const vg_events_filter_t *f, vg_event_list_t *out);
+/* The latest state of one event, open or among the last 1024; 0 or VG_ENOTFOUND. */
+int vg_events_get(const vg_events_t *ev, const char *event_id, vg_event_t *out);
+
 /* A copy of every open event, oldest first, phase and reason of its last transition
  * (for the retained alarms and REST). */
 void vg_events_list_open(const vg_events_t *ev, vg_event_list_t *out);

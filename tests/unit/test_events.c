@@ -633,6 +633,72 @@ static void test_inactivity(void **state)
     fx_free(f);
 }
 
+/* ---- history ------------------------------------------------------------------------------ */
+
+static size_t query(fx_t *f, const char *const *kv, vg_event_list_t *res)
+{
+    vg_events_filter_t flt;
+    vg_events_filter_default(&flt);
+    vg_jerr_t err;
+    for (; kv && *kv; kv += 2)
+        assert_int_equal(vg_events_filter_set(&flt, kv[0], kv[1], &err), 0);
+    vg_event_list_clear(res);
+    vg_events_query(f->ev, &flt, res);
+    return res->n;
+}
+
+static void test_history(void **state)
+{
+    (void)state;
+    fx_t *f = fx_new(NOON);
+    fall_now(f); /* an open fall on cam1 at NOON + 8 */
+    setup_stream(f, "cam2", "room-2", DOOR_RULES, NULL);
+    vg_box_t edge = {0.0f, 0.3f, 0.1f, 0.5f};
+    for (int i = 0; i < 1100; i++) /* entries and exits push the fall's start out of the ring */
+        born_lost(f, "cam2", 20 + i, 100 + (uint64_t)i / 2, i % 2 ? VG_TRACK_LOST : VG_TRACK_BORN,
+                  edge);
+    vg_event_list_t res = {0};
+    assert_int_equal(query(f, NULL, &res), 100);
+    assert_int_equal(res.v[0].type, VG_EV_ROOM_EXIT); /* newest first */
+    assert_true(res.v[0].updated_at > res.v[1].updated_at);
+    assert_int_equal(query(f, (const char *const[]){"active", "true", NULL}, &res), 1);
+    assert_int_equal(res.v[0].type, VG_EV_FALL);
+    assert_int_equal(query(f, (const char *const[]){"stream_id", "cam1", NULL}, &res), 1);
+    assert_int_equal(query(f, (const char *const[]){"room_id", "room-2", "limit", "1000", NULL},
+                           &res),
+                     1000);
+    assert_int_equal(query(f, (const char *const[]){"type", "room_entry", "limit", "1000", NULL},
+                           &res),
+                     512);
+    assert_int_equal(
+        query(f, (const char *const[]){"since", "2026-12-03T12:18:00Z", "type", "room_exit", NULL},
+              &res),
+        (1100 - (1080 - 20)) / 2);
+    char since[32];
+    snprintf(since, sizeof(since), "%.0f", NOON + 1118);
+    assert_int_equal(query(f, (const char *const[]){"since", since, NULL}, &res), 2);
+    /* one event by id, open or recent */
+    vg_event_t e;
+    assert_int_equal(vg_events_get(f->ev, f->out.v[0].event_id, &e), 0);
+    assert_int_equal(e.type, VG_EV_FALL);
+    assert_int_equal(vg_events_get(f->ev, f->out.v[f->out.n - 1].event_id, &e), 0);
+    assert_int_equal(e.type, VG_EV_ROOM_EXIT);
+    assert_int_equal(vg_events_get(f->ev, f->out.v[1].event_id, &e), VG_ENOTFOUND);
+    /* bad parameters name themselves */
+    vg_events_filter_t flt;
+    vg_jerr_t err;
+    vg_events_filter_default(&flt);
+    assert_int_equal(vg_events_filter_set(&flt, "limit", "0", &err), VG_EINVAL);
+    assert_string_equal(err.field, "limit");
+    assert_int_equal(vg_events_filter_set(&flt, "type", "fire", &err), VG_EINVAL);
+    assert_int_equal(vg_events_filter_set(&flt, "active", "yes", &err), VG_EINVAL);
+    assert_int_equal(vg_events_filter_set(&flt, "since", "noon", &err), VG_EINVAL);
+    assert_int_equal(vg_events_filter_set(&flt, "colour", "red", &err), VG_EINVAL);
+    assert_string_equal(err.field, "colour");
+    vg_event_list_free(&res);
+    fx_free(f);
+}
+
 /* ---- settings ------------------------------------------------------------------------------ */
 
 static void expect_cfg_error(const char *text, const char *field)
@@ -717,6 +783,7 @@ int main(void)
         cmocka_unit_test(test_timers_updates_and_lost),
         cmocka_unit_test(test_restore),
         cmocka_unit_test(test_inactivity),
+        cmocka_unit_test(test_history),
         cmocka_unit_test(test_settings),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
