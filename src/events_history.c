@@ -129,3 +129,17 @@ int vg_events_get(const vg_events_t *ev, const char *event_id, vg_event_t *out)
     *out = ev->history[slot];
     return 0;
 }
+
+json_t *vg_events_alarms_json(const vg_events_t *ev, const char *snapshot_base, double wall)
+{
+    json_t *alarms = json_array();
+    for (size_t i = 0; i < ev->n_open; i++) {
+        const vg_event_t *e = &ev->open[i]->ev;
+        if (e->acked_at <= 0 && e->severity >= VG_SEV_WARNING)
+            json_array_append_new(alarms, vg_event_to_json(e, ev->instance_id, snapshot_base));
+    }
+    char when[40];
+    vg_format_time(wall, when, sizeof(when));
+    return json_pack("{s:s, s:s, s:o}", "instance_id", ev->instance_id, "updated_at", when,
+                     "alarms", alarms);
+}

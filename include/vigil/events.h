@@ -242,6 +242,11 @@ void vg_events_query(const vg_events_t *ev, const vg_events_filter_t *f, vg_even
 /* The latest state of one event, open or among the last 1024; 0 or VG_ENOTFOUND. */
 int vg_events_get(const vg_events_t *ev, const char *event_id, vg_event_t *out);
 
+/* The retained `{p}/alarms/{instance_id}` document: {instance_id, updated_at, alarms:
+ * [payload, ...]} with every open, unacknowledged event of severity warning or critical,
+ * oldest first (payloads as vg_event_to_json). Caller owns the reference. */
+json_t *vg_events_alarms_json(const vg_events_t *ev, const char *snapshot_base, double wall);
+
 /* A copy of every open event, oldest first, phase and reason of its last transition
  * (for the retained alarms and REST). */
 void vg_events_list_open(const vg_events_t *ev, vg_event_list_t *out);

@@ -458,6 +458,13 @@ static void test_ack(void **state)
     fall_now(f);
     char id[VG_EVENT_ID_MAX];
     snprintf(id, sizeof(id), "%s", f->out.v[0].event_id);
+    json_t *alarms0 = vg_events_alarms_json(f->ev, "", NOON + 10);
+    json_t *list = json_object_get(alarms0, "alarms");
+    assert_int_equal(json_array_size(list), 1);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(list, 0), "event_id")),
+                        id);
+    assert_string_equal(json_string_value(json_object_get(alarms0, "instance_id")), "test-inst");
+    json_decref(alarms0);
     assert_int_equal(vg_events_ack(f->ev, "nope", "nurse", NOON + 11, &f->out), VG_ENOTFOUND);
     assert_int_equal(vg_events_ack(f->ev, id, "nurse-anna", NOON + 11, &f->out), 0);
     assert_int_equal(f->out.n, 2);
@@ -468,6 +475,9 @@ static void test_ack(void **state)
     assert_true(fabs(u->acked_at - (NOON + 11)) < 1e-6);
     assert_int_equal(vg_events_ack(f->ev, id, "someone", NOON + 12, &f->out), 0);
     assert_int_equal(f->out.n, 2);
+    json_t *alarms = vg_events_alarms_json(f->ev, "", NOON + 12);
+    assert_int_equal(json_array_size(json_object_get(alarms, "alarms")), 0); /* acked */
+    json_decref(alarms);
     vg_event_list_t open = {0};
     vg_events_list_open(f->ev, &open);
     assert_int_equal(open.n, 1);
@@ -664,12 +674,10 @@ static void test_history(void **state)
     assert_int_equal(query(f, (const char *const[]){"active", "true", NULL}, &res), 1);
     assert_int_equal(res.v[0].type, VG_EV_FALL);
     assert_int_equal(query(f, (const char *const[]){"stream_id", "cam1", NULL}, &res), 1);
-    assert_int_equal(query(f, (const char *const[]){"room_id", "room-2", "limit", "1000", NULL},
-                           &res),
-                     1000);
-    assert_int_equal(query(f, (const char *const[]){"type", "room_entry", "limit", "1000", NULL},
-                           &res),
-                     512);
+    assert_int_equal(
+        query(f, (const char *const[]){"room_id", "room-2", "limit", "1000", NULL}, &res), 1000);
+    assert_int_equal(
+        query(f, (const char *const[]){"type", "room_entry", "limit", "1000", NULL}, &res), 512);
     assert_int_equal(
         query(f, (const char *const[]){"since", "2026-12-03T12:18:00Z", "type", "room_exit", NULL},
               &res),
