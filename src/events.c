@@ -283,13 +283,13 @@ int vg_events_observe(vg_events_t *ev, const char *stream_id, const vg_obs_t *ob
     if (!s) return VG_ENOTFOUND;
     sample_t x = {ev, s, obs->mono, obs->wall, out};
     for (size_t i = 0; i < obs->n_tracks; i++)
-        if (obs->tracks[i].change == VG_TRACK_BORN) vg_events_rules_track(&x, &obs->tracks[i]);
+        if (obs->tracks[i].change == VG_OBS_BORN) vg_events_rules_track(&x, &obs->tracks[i]);
     for (size_t i = 0; i < obs->n_people; i++)
         vg_events_rules_seen(&x, &obs->people[i]);
     for (size_t i = 0; i < obs->n_people; i++)
         vg_events_rules_person(&x, &obs->people[i]);
     for (size_t i = 0; i < obs->n_tracks; i++)
-        if (obs->tracks[i].change == VG_TRACK_LOST) vg_events_rules_track(&x, &obs->tracks[i]);
+        if (obs->tracks[i].change == VG_OBS_LOST) vg_events_rules_track(&x, &obs->tracks[i]);
     vg_events_rules_age(&x);
     /* people who were there before anyone counted them */
     room_t *r = vg_events_room(ev, s->room_id);

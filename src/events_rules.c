@@ -295,7 +295,7 @@ static bool at_door(const stream_t *s, const vg_box_t *b, const char **zone_id)
  * within merge_s; raises the instant event when its rule is live. */
 static void pass_door(const sample_t *x, const vg_obs_track_t *tr, const char *zone_id)
 {
-    bool entry = tr->change == VG_TRACK_BORN;
+    bool entry = tr->change == VG_OBS_BORN;
     room_t *r = vg_events_room(x->ev, x->s->room_id);
     double *last = entry ? &r->entry_mono : &r->exit_mono;
     char *last_stream = entry ? r->entry_stream : r->exit_stream;
@@ -328,7 +328,7 @@ void vg_events_rules_track(const sample_t *x, const vg_obs_track_t *tr)
 {
     const char *zone_id;
     bool door = at_door(x->s, &tr->box, &zone_id);
-    if (tr->change == VG_TRACK_BORN) {
+    if (tr->change == VG_OBS_BORN) {
         vg_events_track(x->s, tr->track_id, x->mono);
         if (door) pass_door(x, tr, zone_id);
         return;

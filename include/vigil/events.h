@@ -37,12 +37,18 @@ typedef enum {
 typedef enum { VG_PHASE_START, VG_PHASE_UPDATE, VG_PHASE_END } vg_event_phase_t;
 typedef enum { VG_SEV_INFO, VG_SEV_WARNING, VG_SEV_CRITICAL } vg_severity_t;
 
+/* Postures are the pose module's (issue 14, vigil/posture.h); until that header is on
+ * this branch, the same enum, same names and values, is declared here. */
+#if __has_include("vigil/posture.h")
+#include "vigil/posture.h"
+#else
 typedef enum {
-    VG_POSTURE_UNKNOWN,
+    VG_POSTURE_UNKNOWN = 0,
     VG_POSTURE_UPRIGHT,
     VG_POSTURE_SITTING,
     VG_POSTURE_LYING,
 } vg_posture_t;
+#endif
 
 /* ---- settings ------------------------------------------------------------------------------ */
 
@@ -110,14 +116,14 @@ typedef struct {
     float cx, cy;
 } vg_obs_person_t;
 
-typedef enum { VG_TRACK_BORN, VG_TRACK_LOST } vg_track_change_t;
+typedef enum { VG_OBS_BORN, VG_OBS_LOST } vg_obs_change_t;
 
 /* A track born or lost in this sample, with its first or last box. The engine decides
  * from the box whether that was at a door zone (or the frame edge when the stream has
  * no door zone). */
 typedef struct {
     uint64_t track_id;
-    vg_track_change_t change;
+    vg_obs_change_t change;
     vg_box_t box;
 } vg_obs_track_t;
 

@@ -186,7 +186,7 @@ static void test_person_down_when_first_seen_lying(void **state)
     (void)state;
     fx_t *f = fx_new(NOON);
     setup_stream(f, "cam1", NULL, NULL, NULL);
-    vg_obs_track_t born = {.track_id = 3, .change = VG_TRACK_BORN, .box = LYING_BOX};
+    vg_obs_track_t born = {.track_id = 3, .change = VG_OBS_BORN, .box = LYING_BOX};
     sample(f, "cam1", 0, (vg_obs_person_t[]){lying(3)}, 1, &born, 1);
     run(f, "cam1", DT, 9.5, lying(3));
     assert_int_equal(f->out.n, 0);
@@ -218,7 +218,7 @@ static void test_fall_across_a_track_switch(void **state)
     setup_stream(f, "cam1", NULL, NULL, NULL);
     run(f, "cam1", 0, 5, upright(1));
     /* the tracker loses the falling person and starts a new track on the floor */
-    vg_obs_track_t born = {.track_id = 2, .change = VG_TRACK_BORN, .box = LYING_BOX};
+    vg_obs_track_t born = {.track_id = 2, .change = VG_OBS_BORN, .box = LYING_BOX};
     sample(f, "cam1", 5, (vg_obs_person_t[]){lying(2)}, 1, &born, 1);
     run(f, "cam1", 5.5, 9, lying(2));
     assert_int_equal(count(f, VG_EV_FALL, VG_PHASE_START), 1);
@@ -228,7 +228,7 @@ static void test_fall_across_a_track_switch(void **state)
     f = fx_new(NOON);
     setup_stream(f, "cam1", NULL, NULL, NULL);
     run(f, "cam1", 0, 5, upright(1));
-    vg_obs_track_t lost = {.track_id = 1, .change = VG_TRACK_LOST, .box = UPRIGHT_BOX};
+    vg_obs_track_t lost = {.track_id = 1, .change = VG_OBS_LOST, .box = UPRIGHT_BOX};
     sample(f, "cam1", 5, NULL, 0, &lost, 1);
     run(f, "cam1", 5.5, 9.5, person(2, (vg_box_t){0.42f, 0.6f, 0.16f, 0.2f}, VG_POSTURE_SITTING));
     assert_int_equal(count(f, VG_EV_FALL, VG_PHASE_START), 1);
@@ -356,12 +356,12 @@ static void test_bed_exit_at_night_only(void **state)
     "{\"zone_id\":\"door\",\"kind\":\"door\",\"points\":[[0.8,0.2],[1,0.2],[1,0.9],[0.8,0.9]]}"
 #define DOOR_RULES "{\"room_entry\":{\"enabled\":true},\"room_exit\":{\"enabled\":true}}"
 
-static void born_lost(fx_t *f, const char *stream, double t, uint64_t id, vg_track_change_t c,
+static void born_lost(fx_t *f, const char *stream, double t, uint64_t id, vg_obs_change_t c,
                       vg_box_t box)
 {
     vg_obs_track_t tr = {.track_id = id, .change = c, .box = box};
     vg_obs_person_t p = person(id, box, VG_POSTURE_UPRIGHT);
-    sample(f, stream, t, &p, c == VG_TRACK_BORN, &tr, 1);
+    sample(f, stream, t, &p, c == VG_OBS_BORN, &tr, 1);
 }
 
 static void test_entries_and_exits_at_doors(void **state)
@@ -371,7 +371,7 @@ static void test_entries_and_exits_at_doors(void **state)
     setup_stream(f, "cam1", "r1", DOOR_RULES, "[" DOOR_ZONE "]");
     vg_box_t at_door = {0.82f, 0.3f, 0.1f, 0.5f}, middle = {0.4f, 0.3f, 0.1f, 0.5f};
     vg_box_t left_edge = {0.0f, 0.3f, 0.1f, 0.5f};
-    born_lost(f, "cam1", 0, 1, VG_TRACK_BORN, at_door);
+    born_lost(f, "cam1", 0, 1, VG_OBS_BORN, at_door);
     const vg_event_t *e = find(f, VG_EV_ROOM_ENTRY, VG_PHASE_START);
     assert_non_null(e);
     assert_int_equal(e->occupancy, 1);
@@ -379,13 +379,13 @@ static void test_entries_and_exits_at_doors(void **state)
     assert_true(e->ended_at > 0);
     assert_int_equal(e->severity, VG_SEV_INFO);
     /* born in the middle or at the edge (there is a door): no entry */
-    born_lost(f, "cam1", 1, 2, VG_TRACK_BORN, middle);
-    born_lost(f, "cam1", 2, 3, VG_TRACK_BORN, left_edge);
+    born_lost(f, "cam1", 1, 2, VG_OBS_BORN, middle);
+    born_lost(f, "cam1", 2, 3, VG_OBS_BORN, left_edge);
     assert_int_equal(f->out.n, 1);
     /* lost in the middle (occluded): no exit; lost at the door: exit */
-    born_lost(f, "cam1", 3, 2, VG_TRACK_LOST, middle);
+    born_lost(f, "cam1", 3, 2, VG_OBS_LOST, middle);
     assert_int_equal(f->out.n, 1);
-    born_lost(f, "cam1", 10, 1, VG_TRACK_LOST, at_door);
+    born_lost(f, "cam1", 10, 1, VG_OBS_LOST, at_door);
     e = find(f, VG_EV_ROOM_EXIT, VG_PHASE_START);
     assert_non_null(e);
     assert_int_equal(e->track_id, 1);
@@ -395,11 +395,11 @@ static void test_entries_and_exits_at_doors(void **state)
     /* no door zone: the frame edge */
     f = fx_new(NOON);
     setup_stream(f, "cam1", "r1", DOOR_RULES, NULL);
-    born_lost(f, "cam1", 0, 1, VG_TRACK_BORN, left_edge);
-    born_lost(f, "cam1", 1, 2, VG_TRACK_BORN, middle);
+    born_lost(f, "cam1", 0, 1, VG_OBS_BORN, left_edge);
+    born_lost(f, "cam1", 1, 2, VG_OBS_BORN, middle);
     assert_int_equal(count(f, VG_EV_ROOM_ENTRY, VG_PHASE_START), 1);
     assert_int_equal(vg_events_occupancy(f->ev, "r1"), 1);
-    born_lost(f, "cam1", 5, 1, VG_TRACK_LOST, (vg_box_t){0.9f, 0.3f, 0.1f, 0.5f});
+    born_lost(f, "cam1", 5, 1, VG_OBS_LOST, (vg_box_t){0.9f, 0.3f, 0.1f, 0.5f});
     assert_int_equal(count(f, VG_EV_ROOM_EXIT, VG_PHASE_START), 1);
     assert_int_equal(find(f, VG_EV_ROOM_EXIT, VG_PHASE_START)->occupancy, 0);
     fx_free(f);
@@ -415,8 +415,8 @@ static void test_two_streams_one_room_one_alarm(void **state)
     setup_stream(f, "cam2", "room-7", DOOR_RULES, NULL);
     /* both see the person come in through the door (the frame edge) */
     vg_box_t edge = {0.0f, 0.3f, 0.1f, 0.5f};
-    born_lost(f, "cam1", 0, 11, VG_TRACK_BORN, edge);
-    born_lost(f, "cam2", 0.5, 21, VG_TRACK_BORN, edge);
+    born_lost(f, "cam1", 0, 11, VG_OBS_BORN, edge);
+    born_lost(f, "cam2", 0.5, 21, VG_OBS_BORN, edge);
     assert_int_equal(count(f, VG_EV_ROOM_ENTRY, VG_PHASE_START), 1);
     assert_int_equal(vg_events_occupancy(f->ev, "room-7"), 1);
     /* both see them fall, cam2 a second later */
@@ -561,7 +561,7 @@ static void test_timers_updates_and_lost(void **state)
     assert_int_equal(f->out.n, 2);
     assert_string_equal(f->out.v[1].reason, "still_active");
     /* the track is lost while down: the event waits lost_s for them */
-    vg_obs_track_t lost = {.track_id = 7, .change = VG_TRACK_LOST, .box = LYING_BOX};
+    vg_obs_track_t lost = {.track_id = 7, .change = VG_OBS_LOST, .box = LYING_BOX};
     sample(f, "cam1", 20, NULL, 0, &lost, 1);
     vg_events_tick(f->ev, 79, NOON + 79, &f->out);
     assert_int_equal(count(f, VG_EV_FALL, VG_PHASE_END), 0);
@@ -665,7 +665,7 @@ static void test_history(void **state)
     setup_stream(f, "cam2", "room-2", DOOR_RULES, NULL);
     vg_box_t edge = {0.0f, 0.3f, 0.1f, 0.5f};
     for (int i = 0; i < 1100; i++) /* entries and exits push the fall's start out of the ring */
-        born_lost(f, "cam2", 20 + i, 100 + (uint64_t)i / 2, i % 2 ? VG_TRACK_LOST : VG_TRACK_BORN,
+        born_lost(f, "cam2", 20 + i, 100 + (uint64_t)i / 2, i % 2 ? VG_OBS_LOST : VG_OBS_BORN,
                   edge);
     vg_event_list_t res = {0};
     assert_int_equal(query(f, NULL, &res), 100);
