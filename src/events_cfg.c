@@ -39,8 +39,8 @@ typedef struct {
 #field, offsetof(vg_events_cfg_t, field), d, lo, hi                                        \
     }
 static const num_def_t num_defs[] = {
-    NUM(min_confidence, 0.3, 0, 1), NUM(clear_s, 3, 0, 600), NUM(update_s, 60, 0, 86400),
-    NUM(lost_s, 300, 0, 86400),     NUM(merge_s, 5, 0, 600), NUM(move_eps, 0.03, 0.001, 1),
+    NUM(min_confidence, 0.15, 0, 1), NUM(clear_s, 3, 0, 600), NUM(update_s, 60, 0, 86400),
+    NUM(lost_s, 300, 0, 86400),      NUM(merge_s, 5, 0, 600), NUM(move_eps, 0.03, 0.001, 1),
 };
 
 static const char *const phase_names[] = {"start", "update", "end"};

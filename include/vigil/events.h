@@ -77,7 +77,7 @@ typedef struct {
     char timezone[16];     /* as given, for to_json */
     int tz_offset_min;     /* fixed offset when tz_local is false */
     bool tz_local;         /* localtime_r */
-    double min_confidence; /* postures below are unknown (default 0.3) */
+    double min_confidence; /* postures below are unknown (default 0.15) */
     double clear_s;        /* a condition must be gone this long to end an event (3) */
     double update_s;       /* an open event repeats as `update` this often (60; 0 never) */
     double lost_s;         /* a lost person's fall/person_down ends after this (300) */

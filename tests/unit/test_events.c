@@ -181,6 +181,22 @@ static void test_flapping_posture_one_event(void **state)
     fx_free(f);
 }
 
+static void test_unsure_postures_count_for_nothing(void **state)
+{
+    (void)state;
+    fx_t *f = fx_new(NOON);
+    setup_stream(f, "cam1", NULL, NULL, NULL);
+    run(f, "cam1", 0, 5, upright(1));
+    vg_obs_person_t unsure = lying(1);
+    unsure.posture_conf = 0.1f;
+    run(f, "cam1", 5, 30, unsure);
+    assert_int_equal(f->out.n, 0);
+    unsure.posture_conf = 0.2f; /* weak, but above min_confidence (0.15) */
+    run(f, "cam1", 30, 45, unsure);
+    assert_int_equal(count(f, VG_EV_PERSON_DOWN, VG_PHASE_START), 1);
+    fx_free(f);
+}
+
 static void test_person_down_when_first_seen_lying(void **state)
 {
     (void)state;
@@ -778,6 +794,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_fall_is_one_event),
         cmocka_unit_test(test_flapping_posture_one_event),
+        cmocka_unit_test(test_unsure_postures_count_for_nothing),
         cmocka_unit_test(test_person_down_when_first_seen_lying),
         cmocka_unit_test(test_sitting_on_the_floor_after_a_fall),
         cmocka_unit_test(test_fall_across_a_track_switch),
