@@ -124,7 +124,8 @@ void vg_jobs_submit(vg_jobs_t *js, vg_job_type_t type, const vg_job_ops_t *ops, 
     if (l->stop) { /* after stop: what stop would have done, here and now */
         pthread_mutex_unlock(&l->mu);
         if (l->kind->run_on_stop && ops->run) ops->run(job);
-        finish(js, j, l->kind->run_on_stop);
+        j->ran = l->kind->run_on_stop;
+        on_done_loop(NULL, j); /* the loop queue may be gone already */
         return;
     }
     job_t *replaced = take_replaced_locked(l);

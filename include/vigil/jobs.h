@@ -37,7 +37,8 @@ typedef struct vg_jobs vg_jobs_t;
  * runs `done` on the thread that finished or cancelled the job (tests, tools). */
 vg_jobs_t *vg_jobs_new(vg_loopq_t *q);
 /* Any thread. Queues `job` (ownership passes; `ops` is copied). After vg_jobs_stop the
- * job is run or cancelled at once on the calling thread, as the type does at stop. */
+ * job is run or cancelled, as the type does at stop, and done called, all at once on
+ * the calling thread (shutdown: the loop queue may be freed already). */
 void vg_jobs_submit(vg_jobs_t *js, vg_job_type_t type, const vg_job_ops_t *ops, void *job);
 /* Stops every thread: running jobs finish, pending ones run or are cancelled as their
  * type says, then the threads are joined. Completions are posted to the loop queue:
