@@ -71,31 +71,50 @@ static job_t *job_new(int index, atomic_bool *gate)
     return j;
 }
 
+/* A loop (base + queue) with jobs completing on it, and a fresh tally. */
+typedef struct {
+    struct event_base *base;
+    vg_loopq_t *q;
+    vg_jobs_t *js;
+} loop_t;
+
+static tally_t *loop_start(loop_t *l)
+{
+    static tally_t t;
+    l->base = event_base_new();
+    l->q = vg_loopq_new(l->base);
+    l->js = vg_jobs_new(l->q);
+    memset(&t, 0, sizeof(t));
+    t.loop = pthread_self();
+    return &t;
+}
+
+static void loop_end(loop_t *l)
+{
+    vg_jobs_free(l->js);
+    vg_loopq_free(l->q);
+    event_base_free(l->base);
+}
+
 static void test_order_thread_and_loop(void **state)
 {
     (void)state;
-    struct event_base *base = event_base_new();
-    vg_loopq_t *q = vg_loopq_new(base);
-    vg_jobs_t *js = vg_jobs_new(q);
-    static tally_t t;
-    memset(&t, 0, sizeof(t));
-    t.loop = pthread_self();
-    vg_job_ops_t ops = {job_run, job_done, &t};
+    loop_t l;
+    tally_t *t = loop_start(&l);
+    vg_job_ops_t ops = {job_run, job_done, t};
     for (int i = 0; i < N; i++)
-        vg_jobs_submit(js, VG_JOB_SNAPSHOT, &ops, job_new(i, NULL));
-    for (int i = 0; i < 2000 && atomic_load(&t.done) < N; i++) {
-        event_base_loop(base, EVLOOP_NONBLOCK);
+        vg_jobs_submit(l.js, VG_JOB_SNAPSHOT, &ops, job_new(i, NULL));
+    for (int i = 0; i < 2000 && atomic_load(&t->done) < N; i++) {
+        event_base_loop(l.base, EVLOOP_NONBLOCK);
         usleep(1000);
     }
-    assert_int_equal(atomic_load(&t.done), N);
-    assert_int_equal(atomic_load(&t.ran), N);
-    assert_false(t.done_off_loop);
+    assert_int_equal(atomic_load(&t->done), N);
+    assert_int_equal(atomic_load(&t->ran), N);
+    assert_false(t->done_off_loop);
     for (int i = 0; i < N; i++)
-        assert_int_equal(t.order[i], i);
-    assert_int_equal(vg_jobs_pending(js, VG_JOB_SNAPSHOT), 0);
-    vg_jobs_free(js);
-    vg_loopq_free(q);
-    event_base_free(base);
+        assert_int_equal(t->order[i], i);
+    assert_int_equal(vg_jobs_pending(l.js, VG_JOB_SNAPSHOT), 0);
+    loop_end(&l);
 }
 
 /* Each type runs on its own named thread; without a loop queue, done runs there too. */
@@ -154,39 +173,33 @@ static void test_state_newest_wins(void **state)
 static void test_stop_policy(void **state)
 {
     (void)state;
-    struct event_base *base = event_base_new();
-    vg_loopq_t *q = vg_loopq_new(base);
-    vg_jobs_t *js = vg_jobs_new(q);
-    static tally_t t;
-    memset(&t, 0, sizeof(t));
-    t.loop = pthread_self();
+    loop_t l;
+    tally_t *t = loop_start(&l);
     atomic_bool gate = false;
-    vg_job_ops_t ops = {job_run, job_done, &t};
+    vg_job_ops_t ops = {job_run, job_done, t};
     static const vg_job_type_t types[] = {VG_JOB_MODEL_LOAD, VG_JOB_SNAPSHOT, VG_JOB_STATE_WRITE,
                                           VG_JOB_REAP};
     for (size_t k = 0; k < VG_ARRAY_LEN(types); k++) {
-        vg_jobs_submit(js, types[k], &ops, job_new(100, &gate)); /* running at stop */
+        vg_jobs_submit(l.js, types[k], &ops, job_new(100, &gate)); /* running at stop */
         usleep(20000); /* taken by the thread: not replaced by the next state write */
-        vg_jobs_submit(js, types[k], &ops, job_new(200, NULL));  /* pending at stop */
+        vg_jobs_submit(l.js, types[k], &ops, job_new(200, NULL)); /* pending at stop */
     }
     usleep(20000);
     atomic_store(&gate, true);
-    vg_jobs_stop(js);
-    vg_loopq_drain(q);
-    assert_int_equal(atomic_load(&t.done), 8);
+    vg_jobs_stop(l.js);
+    vg_loopq_drain(l.q);
+    assert_int_equal(atomic_load(&t->done), 8);
     /* 4 running jobs finished; pending: reap and state ran, model and snapshot cancelled */
-    assert_int_equal(atomic_load(&t.ran), 6);
-    assert_int_equal(atomic_load(&t.cancelled), 2);
-    assert_false(t.done_off_loop);
-    vg_jobs_submit(js, VG_JOB_STATE_WRITE, &ops, job_new(300, NULL));
-    vg_jobs_submit(js, VG_JOB_SNAPSHOT, &ops, job_new(301, NULL));
-    assert_int_equal(atomic_load(&t.done), 10); /* at once, without a drain */
-    assert_int_equal(atomic_load(&t.ran), 7);
-    assert_int_equal(atomic_load(&t.cancelled), 3);
-    vg_jobs_stop(js); /* idempotent */
-    vg_jobs_free(js);
-    vg_loopq_free(q);
-    event_base_free(base);
+    assert_int_equal(atomic_load(&t->ran), 6);
+    assert_int_equal(atomic_load(&t->cancelled), 2);
+    assert_false(t->done_off_loop);
+    vg_jobs_submit(l.js, VG_JOB_STATE_WRITE, &ops, job_new(300, NULL));
+    vg_jobs_submit(l.js, VG_JOB_SNAPSHOT, &ops, job_new(301, NULL));
+    assert_int_equal(atomic_load(&t->done), 10); /* at once, without a drain */
+    assert_int_equal(atomic_load(&t->ran), 7);
+    assert_int_equal(atomic_load(&t->cancelled), 3);
+    vg_jobs_stop(l.js); /* idempotent */
+    loop_end(&l);
 }
 
 int main(void)
