@@ -230,6 +230,7 @@ void vg_infer_run_frame(executor_t *e, vg_infer_stream_t *s, const vg_stream_spe
     vg_infer_t *p = e->pool;
     vg_infer_result_t *res = vg_xcalloc(1, sizeof(*res));
     res->stream_id = vg_xstrdup(spec->stream_id);
+    res->gen = spec->gen;
     res->seq = f->seq;
     res->person_count = -1;
     res->results = json_array();
