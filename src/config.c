@@ -23,6 +23,8 @@ static const char *const deploy_modes[] = {"multi_stream", "single_stream", NULL
 static const char *const model_formats[] = {"darknet", "onnx", "builtin", NULL};
 static const char *const model_tasks[] = {"detect", "pose", NULL};
 static const char *const transports[] = {"tcp", "udp", NULL};
+static const char *const privacy_modes[] = {"masks", "none", "skeleton", NULL};
+
 
 /* ---- schema ---------------------------------------------------------------- */
 
@@ -84,6 +86,10 @@ static const field_t stream_fields[] = {
      .count_off = CNT(vg_stream_cfg_t, n_workers)},
     {.name = "privacy_masks", .kind = K_LIST, .off = OFF(vg_stream_cfg_t, privacy_masks), .def = NULL, .sub = &mask_schema,
      .count_off = CNT(vg_stream_cfg_t, n_privacy_masks)},
+    {.name = "privacy", .kind = K_ENUM, .off = OFF(vg_stream_cfg_t, privacy), .def = "masks", .names = privacy_modes},
+    {.name = "room_id", .kind = K_STR, .off = OFF(vg_stream_cfg_t, room_id), .def = NULL, .flags = F_ID},
+    {.name = "zones", .kind = K_JSON, .off = OFF(vg_stream_cfg_t, zones), .parse = vg_cfg_parse_zones},
+    {.name = "events", .kind = K_JSON, .off = OFF(vg_stream_cfg_t, events), .parse = vg_cfg_parse_events},
 };
 static const schema_t stream_schema = {.what = "stream", .fields = stream_fields, .n_fields = VG_ARRAY_LEN(stream_fields), .size = sizeof(vg_stream_cfg_t),
                                        .has_mark = true,
@@ -178,6 +184,9 @@ static const field_t root_fields[] = {
     {.name = "http", .kind = K_OBJ, .off = OFF(vg_config_t, http), .def = NULL, .sub = &http_schema},
     {.name = "telemetry", .kind = K_OBJ, .off = 0, .def = NULL, .sub = &telemetry_schema},
     {.name = "state_file", .kind = K_PATH, .off = OFF(vg_config_t, state_file), .def = ""},
+    {.name = "events_file", .kind = K_PATH, .off = OFF(vg_config_t, events_file), .def = ""},
+    {.name = "events_file_max_mb", .kind = K_INT, .off = OFF(vg_config_t, events_file_max_mb), .def = "16", .min = 1, .max = 4096},
+    {.name = "events_file_keep", .kind = K_INT, .off = OFF(vg_config_t, events_file_keep), .def = "3", .min = 1, .max = 99},
     {.name = "models_dir", .kind = K_PATH, .off = OFF(vg_config_t, models_dir), .def = "models"},
     {.name = "models", .kind = K_LIST, .off = OFF(vg_config_t, models), .def = NULL, .sub = &model_schema,
      .count_off = CNT(vg_config_t, n_models)},
@@ -428,7 +437,7 @@ void vg_cfg_free_fields(const schema_t *s, void *base)
     for (size_t i = 0; i < s->n_fields; i++) {
         const field_t *f = &s->fields[i];
         void *dst = (char *)base + f->off;
-        if (f->kind == K_STR || f->kind == K_PATH || f->kind == K_ENUM_STR) {
+        if (f->kind == K_STR || f->kind == K_PATH || f->kind == K_ENUM_STR || f->kind == K_JSON) {
             free(*(char **)dst);
             *(char **)dst = NULL;
         } else if (f->kind == K_OBJ) {
@@ -461,6 +470,10 @@ static void walk_field(ctx_t *c, const field_t *f, void *base, yaml_node_t *v, c
             return;
         }
         walk_mapping(c, f->sub, (char *)base + f->off, v, key);
+        return;
+    }
+    if (f->kind == K_JSON) {
+        vg_cfg_walk_json(c, f, base, v, key);
         return;
     }
     if (f->kind == K_LIST) {

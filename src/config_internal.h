@@ -6,6 +6,7 @@
 #include "vigil/common.h"
 #include "vigil/config.h"
 
+#include <jansson.h>
 #include <yaml.h>
 
 typedef enum {
@@ -18,6 +19,7 @@ typedef enum {
     K_ENUM_STR, /* char *, one of names */
     K_OBJ,      /* nested mapping; sub-struct at off */
     K_LIST,     /* list of mappings; array pointer at off, size_t count at count_off */
+    K_JSON,     /* any YAML value, converted to JSON and given to `parse` (zones, events) */
 } field_kind_t;
 
 enum {
@@ -43,6 +45,9 @@ typedef struct {
     size_t mark_off;          /* F_MARK */
     unsigned flags;
     const char *hint; /* appended to a range error */
+    /* K_JSON: parses the value (borrowed; `key` names it in errors) into the pointer at
+     * off (allocated; freed with free()); 0, or VG_EINVAL with err naming the field. */
+    int (*parse)(const json_t *value, const char *key, void **dst, vg_jerr_t *err);
 } field_t;
 
 struct schema {
@@ -78,6 +83,12 @@ void vg_cfg_walk(ctx_t *c, const schema_t *s, void *base, yaml_node_t *map, cons
 /* Position of `key` ("http.listen") in the file, {0, 0} if it was not given. */
 vg_mark_t vg_cfg_mark(const ctx_t *c, const char *key);
 char *vg_cfg_resolve_path(const char *dir, const char *p);
+
+/* config_json.c: K_JSON values */
+vg_mark_t vg_cfg_node_mark(const yaml_node_t *n);
+void vg_cfg_walk_json(ctx_t *c, const field_t *f, void *base, yaml_node_t *v, const char *key);
+int vg_cfg_parse_zones(const json_t *v, const char *key, void **dst, vg_jerr_t *err);
+int vg_cfg_parse_events(const json_t *v, const char *key, void **dst, vg_jerr_t *err);
 /* Cross-key validation and resolution; reports through c. */
 void vg_cfg_check(ctx_t *c, vg_config_t *cfg);
 void vg_cfg_check_stream(ctx_t *c, const vg_config_t *cfg, vg_stream_cfg_t *s, const char *key);

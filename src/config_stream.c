@@ -60,6 +60,9 @@ vg_stream_cfg_t *vg_stream_cfg_dup(const vg_stream_cfg_t *s)
         w->unavailable_reason = vg_xstrdup(w->unavailable_reason);
     }
     d->privacy_masks = vg_privacy_copy(s->privacy_masks, s->n_privacy_masks);
+    d->room_id = vg_xstrdup(s->room_id);
+    d->zones = s->zones ? memcpy(vg_xcalloc(1, sizeof(*s->zones)), s->zones, sizeof(*s->zones)) : NULL;
+    d->events = s->events ? memcpy(vg_xcalloc(1, sizeof(*s->events)), s->events, sizeof(*s->events)) : NULL;
     return d;
 }
 

@@ -57,6 +57,14 @@ json_t *vg_control_stream_to_json(const vg_stream_cfg_t *sc)
     }
     json_t *j = json_pack("{s:s, s:f, s:b, s:o, s:o}", "stream_id", sc->stream_id, "fps", sc->fps,
                           "enabled", sc->enabled, "workers", workers, "privacy_masks", masks);
+    static const char *const privacy[] = {"masks", "none", "skeleton"};
+    json_object_set_new(j, "privacy", json_string(privacy[sc->privacy]));
+    if (sc->room_id && *sc->room_id)
+        json_object_set_new(j, "room_id", json_string(sc->room_id));
+    if (sc->zones)
+        json_object_set_new(j, "zones", vg_zones_to_json(sc->zones));
+    if (sc->events)
+        json_object_set_new(j, "events", vg_events_cfg_to_json(sc->events));
     if (sc->source_id)
         json_object_set_new(j, "source_id", json_string(sc->source_id));
     else

@@ -41,3 +41,11 @@ vg_mask_t *vg_privacy_copy(const vg_mask_t *masks, size_t n_masks)
     memcpy(c, masks, n_masks * sizeof(*c));
     return c;
 }
+
+void vg_privacy_blank(uint8_t *bgr, int width, int height, int stride)
+{
+    if (!bgr || width <= 0 || height <= 0)
+        return;
+    for (int y = 0; y < height; y++)
+        memset(bgr + (size_t)y * (size_t)stride, 0x60, (size_t)width * 3);
+}

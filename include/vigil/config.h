@@ -10,6 +10,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "vigil/events.h"
 #include "vigil/limits.h"
 #include "vigil/log.h"
 #include "vigil/privacy.h"
@@ -74,6 +75,10 @@ typedef struct {
     size_t n_workers;
     vg_mask_t *privacy_masks; /* fractions of the frame; at most VG_LIMIT_MASKS_PER_STREAM */
     size_t n_privacy_masks;
+    int privacy;             /* vg_privacy_mode_t: masks (default), none, skeleton */
+    char *room_id;           /* care events: NULL or "" means the stream id */
+    vg_zones_t *zones;       /* care events: NULL when the stream has none */
+    vg_events_cfg_t *events; /* care events: NULL means the defaults */
     vg_mark_t mark;
     /* raw keys, kept for validation only */
     char *rtsp_url_raw, *url_raw;
@@ -126,6 +131,9 @@ typedef struct vg_config {
     vg_http_cfg_t http;
     int telemetry_interval_s;
     char *state_file;
+    char *events_file;            /* the care events journal; "" none */
+    int events_file_max_mb;       /* rotate the journal at this size */
+    int events_file_keep;         /* rotated journal files kept */
     char *models_dir;
     vg_model_cfg_t *models;
     size_t n_models;

@@ -14,6 +14,12 @@
 extern "C" {
 #endif
 
+/* What a stream's images show when they leave vigil (the `privacy` stream key). masks:
+ * the picture with the masks blacked out (default); none: the same (masks configured
+ * are always applied); skeleton: no picture at all, only boxes, skeletons and zones
+ * drawn on a plain background. */
+typedef enum { VG_PRIVACY_MASKS = 0, VG_PRIVACY_NONE, VG_PRIVACY_SKELETON } vg_privacy_mode_t;
+
 typedef struct {
     double x, y, w, h; /* fractions of the frame's width and height: top-left corner, size */
 } vg_mask_t;
@@ -23,6 +29,10 @@ typedef struct {
  * no area are ignored; masks reaching past the edges are clipped. */
 void vg_privacy_apply(uint8_t *bgr, int width, int height, int stride, const vg_mask_t *masks,
                       size_t n_masks);
+
+/* Paints the whole image the plain background of privacy mode skeleton (a mid grey),
+ * so nothing of the camera's picture survives; drawing comes after. */
+void vg_privacy_blank(uint8_t *bgr, int width, int height, int stride);
 
 /* A copy of n masks (caller frees with free()); NULL when n is 0. */
 vg_mask_t *vg_privacy_copy(const vg_mask_t *masks, size_t n_masks);
