@@ -305,6 +305,49 @@ static void apply_next(vg_control_t *c, cmd_ctx_t *x, vg_stream_t *s)
     vg_infer_load_model(c->o.pool, m, on_model_loaded, lm);
 }
 
+/* zones, events, room_id, privacy: parsed by the care-event engine's own parsers, so
+ * an error names the field inside ("zones[1].points[2]"). False after rejecting (x and
+ * n freed). */
+static bool care_params(vg_control_t *c, cmd_ctx_t *x, vg_stream_cfg_t *n)
+{
+    const json_t *p = x->params;
+    vg_jerr_t err = {{0}, {0}};
+    json_t *z = json_object_get(p, "zones"), *ev = json_object_get(p, "events");
+    vg_zones_t zones;
+    vg_events_cfg_t ecfg;
+    const char *privacy = json_string_value(json_object_get(p, "privacy"));
+    static const char *const modes[] = {"masks", "none", "skeleton"};
+    int mode = -1;
+    for (int i = 0; privacy && i < 3; i++)
+        if (strcmp(privacy, modes[i]) == 0)
+            mode = i;
+    if ((z && vg_zones_from_json(z, "zones", &zones, &err) != 0) ||
+        (ev && vg_events_cfg_from_json(ev, "events", &ecfg, &err) != 0) ||
+        (json_object_get(p, "privacy") && mode < 0 &&
+         (vg_jerr_set(&err, "privacy", "privacy: expected masks, none or skeleton"), true))) {
+        vg_stream_cfg_free(n);
+        reject(c, x, "invalid_param", err.field, "%s", err.message);
+        return false;
+    }
+    if (z) {
+        free(n->zones);
+        n->zones = NULL;
+        if (zones.n)
+            n->zones = memcpy(vg_xcalloc(1, sizeof(zones)), &zones, sizeof(zones));
+    }
+    if (ev) {
+        free(n->events);
+        n->events = memcpy(vg_xcalloc(1, sizeof(ecfg)), &ecfg, sizeof(ecfg));
+    }
+    if (json_object_get(p, "room_id")) {
+        free(n->room_id);
+        n->room_id = vg_xstrdup(json_string_value(json_object_get(p, "room_id")));
+    }
+    if (mode >= 0)
+        n->privacy = mode;
+    return true;
+}
+
 /* Builds the next configuration from the validated params; NULL after rejecting. */
 static vg_stream_cfg_t *next_cfg(vg_control_t *c, cmd_ctx_t *x, vg_stream_t *s)
 {
@@ -349,6 +392,8 @@ static vg_stream_cfg_t *next_cfg(vg_control_t *c, cmd_ctx_t *x, vg_stream_t *s)
         }
     }
     vg_stream_cfg_t *n = vg_stream_cfg_dup(cur);
+    if (!care_params(c, x, n))
+        return NULL; /* rejected; x and n were freed */
     if (fps)
         n->fps = json_number_value(fps);
     for (size_t i = 0; i < n->n_workers; i++) {
@@ -432,6 +477,18 @@ static void cmd_add(vg_control_t *c, cmd_ctx_t *x)
     applied(c, x, false);
 }
 
+static void cmd_ack_event(vg_control_t *c, cmd_ctx_t *x)
+{
+    const char *id = json_string_value(json_object_get(x->params, "event_id"));
+    const char *by = json_string_value(json_object_get(x->params, "by"));
+    int rc = c->o.ack_event ? c->o.ack_event(c->o.arg, id, by ? by : x->source) : VG_ENOTFOUND;
+    if (rc != 0) {
+        reject(c, x, "unknown_event", "event_id", "no open event '%.64s'", id);
+        return;
+    }
+    finish(c, x, "completed", NULL, NULL, NULL);
+}
+
 static void cmd_remove(vg_control_t *c, cmd_ctx_t *x)
 {
     reconfiguring(c);
@@ -451,8 +508,12 @@ static const param_t p_remove[] = {{"stream_id", P_ID, false, 0, 0}};
 static const param_t p_reconfigure[] = {
     {"fps", P_NUM, false, 0.01, 30},   {"model_id", P_ID, false, 0, 0},
     {"confidence_threshold", P_NUM, false, 0, 1}, {"roi", P_OBJ, false, 0, 0},
-    {"worker_id", P_ID, false, 0, 0},
+    {"worker_id", P_ID, false, 0, 0},  {"zones", P_ANY, false, 0, 0},
+    {"events", P_ANY, false, 0, 0},    {"room_id", P_ID, false, 0, 0},
+    {"privacy", P_STR, false, 0, 0},
 };
+static const param_t p_set_zones[] = {{"zones", P_ANY, true, 0, 0}};
+static const param_t p_ack_event[] = {{"event_id", P_STR, true, 0, 0}, {"by", P_STR, false, 0, 0}};
 
 #define PARAMS(a) a, VG_ARRAY_LEN(a)
 static const command_t commands[] = {
@@ -464,6 +525,8 @@ static const command_t commands[] = {
     {"reconfigure", SCOPE_STREAM, PARAMS(p_reconfigure), cmd_change, false},
     {"add_stream", SCOPE_INSTANCE, NULL, 0, cmd_add, true},
     {"remove_stream", SCOPE_ANY, PARAMS(p_remove), cmd_remove, false},
+    {"set_zones", SCOPE_STREAM, PARAMS(p_set_zones), cmd_change, false},
+    {"ack_event", SCOPE_INSTANCE, PARAMS(p_ack_event), cmd_ack_event, false},
 };
 
 /* ---- validation and dispatch -------------------------------------------------------------------- */
@@ -489,6 +552,8 @@ static bool check_params(vg_control_t *c, cmd_ctx_t *x)
                                            d <= p->max
                   : p->type == P_ID  ? vg_config_valid_id(json_string_value(v))
                   : p->type == P_OBJ ? json_is_object(v)
+                  : p->type == P_STR ? json_is_string(v) && json_string_length(v) >= 1 &&
+                                           json_string_length(v) <= 64
                                      : true;
         if (!ok) {
             char want[96];
@@ -497,8 +562,9 @@ static bool check_params(vg_control_t *c, cmd_ctx_t *x)
                          p->type == P_INT ? "an integer" : "a number", p->min, p->max);
             else
                 snprintf(want, sizeof(want), "%s",
-                         p->type == P_ID ? "an id of 1 to 64 characters [A-Za-z0-9_.-]"
-                                         : "an object");
+                         p->type == P_ID    ? "an id of 1 to 64 characters [A-Za-z0-9_.-]"
+                         : p->type == P_STR ? "a string of 1 to 64 characters"
+                                            : "an object");
             char *got = json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
             reject(c, x, "invalid_param", key, "'%s' must be %s, got %.64s", key, want,
                    got ? got : "?");

@@ -148,6 +148,11 @@ static void on_infer_result(void *arg, vg_infer_result_t *r)
     vg_streams_post_result(gw->streams, r);
 }
 
+static int on_ack_event(void *arg, const char *event_id, const char *by)
+{
+    return vg_gw_events_ack(arg, event_id, by);
+}
+
 static void on_signal(evutil_socket_t sig, short what, void *arg)
 {
     (void)what;
@@ -211,6 +216,7 @@ int vg_gateway_new(vg_config_t *cfg, const char *log_level_override, vg_gateway_
                             .q = gw->q,
                             .on_status = vg_gw_on_status,
                             .on_changed = vg_gw_on_changed,
+                            .ack_event = on_ack_event,
                             .arg = gw};
     gw->control = vg_control_new(&co);
     if (start_http(gw) != 0 || vg_gw_mqtt_start(gw) != 0) {
@@ -222,6 +228,10 @@ int vg_gateway_new(vg_config_t *cfg, const char *log_level_override, vg_gateway_
     if (cfg->state_file && *cfg->state_file)
         gw->statefile = vg_statefile_new(cfg->state_file, gw->jobs);
     vg_gw_streams_start(gw);
+    if (vg_gw_events_start(gw) != 0) {
+        vg_gateway_free(gw);
+        return VG_EIO;
+    }
     *out = gw;
     return VG_OK;
 }
@@ -248,12 +258,14 @@ void vg_gateway_free(vg_gateway_t *gw)
      * the pool) and state writes, and cancels pending snapshots and model loads; their
      * completions, drained next, answer the suspended HTTP requests and commands. */
     vg_capacity_stop(gw);
+    vg_gw_events_stop(gw);
     vg_streams_shutdown(gw->streams); /* queues the reaps of streams still running */
     if (gw->jobs)
         vg_jobs_stop(gw->jobs);
     if (gw->q)
         vg_loopq_drain(gw->q);
     vg_rest_free(gw);
+    vg_gw_events_free(gw); /* journal and event snapshot jobs are done */
     vg_infer_free(gw->pool);
     if (gw->q)
         vg_loopq_drain(gw->q);

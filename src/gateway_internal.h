@@ -5,6 +5,8 @@
 #define VIGIL_GATEWAY_INTERNAL_H
 
 #include "vigil/control.h"
+#include "vigil/detector.h"
+#include "vigil/events.h"
 #include "vigil/gateway.h"
 #include "vigil/http.h"
 #include "vigil/infer.h"
@@ -30,6 +32,7 @@ struct vg_gateway {
     struct vg_mqtt *mqtt; /* vg_mqtt_t */
     struct vg_rest *rest;
     struct vg_capacity *capacity; /* rest_capacity.c */
+    struct vg_gw_events *events;  /* gateway_events.c */
     struct event *sig_int, *sig_term, *sig_hup, *drain_timer, *telemetry_timer, *watchdog_timer;
     void (*mqtt_drained)(void *arg);
     void *mqtt_drained_arg;
@@ -67,8 +70,50 @@ void vg_gw_publish_status(vg_gateway_t *gw);
 /* gateway_reload.c: SIGHUP */
 void vg_gw_reload(vg_gateway_t *gw);
 
+/* gateway_events.c: the care-event engine on the loop */
+int vg_gw_events_start(vg_gateway_t *gw); /* after the streams started; VG_EIO: journal */
+void vg_gw_events_stop(vg_gateway_t *gw); /* stops the timer (shutdown) */
+void vg_gw_events_free(vg_gateway_t *gw); /* after the jobs stopped */
+/* Streams added, changed or removed: settings, zones and rooms to the engine. */
+void vg_gw_events_sync(vg_gateway_t *gw);
+/* One sample of a stream (the tracker's output), in order; publishes what it causes. */
+void vg_gw_events_observe(vg_gateway_t *gw, const char *stream_id, const vg_obs_t *obs);
+/* 0 or VG_ENOTFOUND (no open event with that id). */
+int vg_gw_events_ack(vg_gateway_t *gw, const char *event_id, const char *by);
+const vg_events_t *vg_gw_events_engine(vg_gateway_t *gw); /* NULL before start */
+/* The JPEG taken at the event's start (borrowed until the next loop turn); VG_ENOTFOUND. */
+int vg_gw_events_snapshot(vg_gateway_t *gw, const char *event_id, const uint8_t **jpeg,
+                          size_t *len);
+
+/* rest.c: snapshots, shared with event snapshots. A snapshot holds a frame reference and
+ * copies of what it draws; vg_gw_snapshot_encode runs on "jobs:snapshot". */
+#define VG_GW_SNAP_BOXES 64
+typedef struct {
+    vg_frame_t *frame; /* a reference */
+    int width;
+    vg_detection_t boxes[VG_GW_SNAP_BOXES];
+    size_t n_boxes;
+    vg_mask_t *masks; /* the stream's privacy masks */
+    size_t n_masks;
+    int privacy; /* vg_privacy_mode_t */
+    uint8_t *jpeg;
+    size_t len;
+    char error[128]; /* "superseded" when the frame was replaced meanwhile */
+} vg_gw_snap_t;
+/* Takes the frame reference `f`; copies the stream's masks, privacy mode and (boxes, or
+ * always in privacy mode skeleton) the latest detections. */
+void vg_gw_snap_init(vg_gw_snap_t *sn, vg_stream_t *s, vg_frame_t *f, int width, bool boxes);
+int vg_gw_snapshot_encode(vg_gw_snap_t *sn);
+void vg_gw_snap_clear(vg_gw_snap_t *sn);
+
+/* rest_events.c: the events routes */
+void vg_rest_events_register(vg_gateway_t *gw);
+
 /* rest.c */
 void vg_rest_register(vg_gateway_t *gw);
+/* Runs a command (borrowed) through the control module and replies with its final ack. */
+void vg_rest_run_command(vg_gateway_t *gw, vg_http_req_t *r, json_t *cmd, const char *stream_id,
+                         int ok_status);
 void vg_rest_free(vg_gateway_t *gw); /* after jobs stopped and the queue drained */
 
 /* rest_capacity.c: GET /api/v1/capacity and its sampling timer */

@@ -82,6 +82,9 @@ static const reload_key_t keys[] = {
     K("http.max_connections", F_INT, http.max_connections, true, NULL),
     K("telemetry.interval_s", F_INT, telemetry_interval_s, false, apply_telemetry),
     K("state_file", F_STR, state_file, true, NULL),
+    K("events_file", F_STR, events_file, true, NULL), /* the journal is opened at start */
+    K("events_file_max_mb", F_INT, events_file_max_mb, true, NULL),
+    K("events_file_keep", F_INT, events_file_keep, true, NULL),
     K("models", F_MODELS, models, true, NULL), /* with models_dir */
     K("inference.threads", F_INT, inference_threads, true, NULL),
     K("stream_url_template", F_STR, stream_url_template, false, NULL),

@@ -149,6 +149,7 @@ void vg_gw_streams_reload(vg_gateway_t *gw, const vg_config_t *next, const json_
         else if (vg_stream_from_file(s))
             vg_stream_apply(s, n);
     }
+    vg_gw_events_sync(gw);
     vg_gw_save_state(gw);
 }
 
@@ -181,6 +182,7 @@ void vg_gw_on_state(void *arg, vg_stream_t *s)
 void vg_gw_on_changed(void *arg, const char *stream_id, bool removed)
 {
     vg_gateway_t *gw = arg;
+    vg_gw_events_sync(gw);
     vg_gw_save_state(gw);
     vg_stream_t *s = removed ? NULL : vg_streams_find(gw->streams, stream_id);
     vg_gw_publish_stream_status(gw, s, removed ? stream_id : NULL);

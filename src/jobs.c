@@ -27,6 +27,7 @@ static const lane_kind_t kinds[VG_JOB_TYPES] = {
     [VG_JOB_SNAPSHOT] = {"jobs:snapshot", false, false},
     [VG_JOB_STATE_WRITE] = {"jobs:state", true, true},
     [VG_JOB_REAP] = {"jobs:reaper", false, true},
+    [VG_JOB_JOURNAL] = {"jobs:journal", false, true},
 };
 
 typedef struct {

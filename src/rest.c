@@ -16,22 +16,13 @@
 #include <string.h>
 
 #define SNAPSHOT_MAX_WIDTH 640
-#define MAX_BOXES 64
 
 typedef struct {
     vg_http_req_t *req; /* deferred; only `done` (loop thread) answers it */
     char *stream_id;    /* with gen: to retry with the stream's newest frame */
     uint64_t gen;
     bool retried;
-    vg_frame_t *frame; /* a reference */
-    int width;
-    vg_detection_t boxes[MAX_BOXES];
-    size_t n_boxes;
-    vg_mask_t *masks; /* the stream's privacy masks, copied when the job is made */
-    size_t n_masks;
-    uint8_t *jpeg;
-    size_t len;
-    char error[128];
+    vg_gw_snap_t snap;
 } snap_job_t;
 
 struct vg_rest {
@@ -57,7 +48,7 @@ static int status_for(const json_t *ack, int ok_status)
     static const struct {
         const char *code;
         int status;
-    } map[] = {{"unknown_stream", 404}, {"stream_exists", 409}, {"busy", 409},
+    } map[] = {{"unknown_stream", 404}, {"unknown_event", 404}, {"stream_exists", 409}, {"busy", 409},
                {"payload_too_large", 413}};
     for (size_t i = 0; code && i < VG_ARRAY_LEN(map); i++)
         if (strcmp(code, map[i].code) == 0)
@@ -77,7 +68,7 @@ static void on_rest_ack(void *arg, const json_t *ack, bool final)
 }
 
 /* Runs a command and replies with its final ack (now, or later when it completes). */
-static void run_command(vg_gateway_t *gw, vg_http_req_t *r, json_t *cmd, const char *stream_id,
+void vg_rest_run_command(vg_gateway_t *gw, vg_http_req_t *r, json_t *cmd, const char *stream_id,
                         int ok_status)
 {
     rest_ack_t *ra = vg_xcalloc(1, sizeof(*ra));
@@ -100,7 +91,7 @@ static void h_commands(vg_http_req_t *r, void *arg)
     json_t *cmd = vg_http_body_json(r);
     if (!cmd)
         return;
-    run_command(arg, r, cmd, NULL, 200);
+    vg_rest_run_command(arg, r, cmd, NULL, 200);
     json_decref(cmd);
 }
 
@@ -117,7 +108,7 @@ static void body_command(vg_http_req_t *r, vg_gateway_t *gw, const char *name,
         json_object_set(cmd, "command_id", id);
         json_object_del(body, "command_id");
     }
-    run_command(gw, r, cmd, stream_id, ok_status);
+    vg_rest_run_command(gw, r, cmd, stream_id, ok_status);
     json_decref(cmd);
 }
 
@@ -134,14 +125,14 @@ static void h_patch(vg_http_req_t *r, void *arg)
 static void h_delete(vg_http_req_t *r, void *arg)
 {
     json_t *cmd = json_pack("{s:s}", "command", "remove_stream");
-    run_command(arg, r, cmd, vg_http_param(r, "id"), 200);
+    vg_rest_run_command(arg, r, cmd, vg_http_param(r, "id"), 200);
     json_decref(cmd);
 }
 
 static void h_restart(vg_http_req_t *r, void *arg)
 {
     json_t *cmd = json_pack("{s:s}", "command", "restart");
-    run_command(arg, r, cmd, vg_http_param(r, "id"), 200);
+    vg_rest_run_command(arg, r, cmd, vg_http_param(r, "id"), 200);
     json_decref(cmd);
 }
 
@@ -244,32 +235,47 @@ static void h_info(vg_http_req_t *r, void *arg)
 
 /* ---- snapshots ------------------------------------------------------------------------------------- */
 
-/* "jobs:snapshot": converts the frame, blacks out the masks, encodes. */
-static void snap_run(void *job)
+/* "jobs:snapshot": converts the frame, blacks out the masks (or, in privacy mode
+ * skeleton, paints the picture over), draws, encodes. */
+int vg_gw_snapshot_encode(vg_gw_snap_t *sn)
 {
-    snap_job_t *j = job;
     uint8_t *bgr = NULL;
     int w = 0, h = 0, stride = 0;
-    int rc = vg_frame_snapshot_bgr(j->frame, j->width, &bgr, &w, &h, &stride);
+    int rc = vg_frame_snapshot_bgr(sn->frame, sn->width, &bgr, &w, &h, &stride);
     if (rc == 0) {
-        rc = vg_snapshot_jpeg(bgr, w, h, stride, j->width, j->boxes, j->n_boxes, j->masks,
-                              j->n_masks, 80, &j->jpeg, &j->len);
+        if (sn->privacy == VG_PRIVACY_SKELETON)
+            vg_privacy_blank(bgr, w, h, stride);
+        rc = vg_snapshot_jpeg(bgr, w, h, stride, sn->width, sn->boxes, sn->n_boxes, sn->masks,
+                              sn->n_masks, 80, &sn->jpeg, &sn->len);
         if (rc != 0)
-            snprintf(j->error, sizeof(j->error), "JPEG encoding failed");
+            snprintf(sn->error, sizeof(sn->error), "JPEG encoding failed");
     } else if (rc != VG_ENOTFOUND) {
-        snprintf(j->error, sizeof(j->error), "frame conversion failed");
+        snprintf(sn->error, sizeof(sn->error), "frame conversion failed");
     }
     free(bgr);
     if (rc == VG_ENOTFOUND)
-        snprintf(j->error, sizeof(j->error), "superseded");
+        snprintf(sn->error, sizeof(sn->error), "superseded");
+    return rc;
+}
+
+void vg_gw_snap_clear(vg_gw_snap_t *sn)
+{
+    vg_frame_unref(sn->frame);
+    free(sn->masks);
+    free(sn->jpeg);
+    memset(sn, 0, sizeof(*sn));
+}
+
+static void snap_run(void *job)
+{
+    snap_job_t *j = job;
+    vg_gw_snapshot_encode(&j->snap);
 }
 
 static void snap_free(snap_job_t *j)
 {
-    vg_frame_unref(j->frame);
+    vg_gw_snap_clear(&j->snap);
     free(j->stream_id);
-    free(j->masks);
-    free(j->jpeg);
     free(j);
 }
 
@@ -289,10 +295,10 @@ static bool snap_retry(struct vg_rest *rs, snap_job_t *j)
     vg_frame_t *f = s ? vg_mailbox_latest(vg_stream_mailbox(s)) : NULL;
     if (!f)
         return false;
-    vg_frame_unref(j->frame);
-    j->frame = f;
+    vg_frame_unref(j->snap.frame);
+    j->snap.frame = f;
     j->retried = true;
-    j->error[0] = '\0';
+    j->snap.error[0] = '\0';
     snap_submit(rs, j);
     return true;
 }
@@ -304,21 +310,20 @@ static void snap_done(void *ctx, void *job, bool ran)
     snap_job_t *j = job;
     if (!ran) {
         vg_http_reply_error(j->req, 503, "shutting_down", "the gateway is stopping", NULL);
-    } else if (j->jpeg) {
+    } else if (j->snap.jpeg) {
         vg_http_add_header(j->req, "Cache-Control", "no-store");
-        vg_http_reply(j->req, 200, "image/jpeg", j->jpeg, j->len);
-    } else if (strcmp(j->error, "superseded") == 0 && !j->retried) {
+        vg_http_reply(j->req, 200, "image/jpeg", j->snap.jpeg, j->snap.len);
+    } else if (strcmp(j->snap.error, "superseded") == 0 && !j->retried) {
         if (snap_retry(rs, j))
             return;
         vg_http_reply_error(j->req, 404, "no_frame", "the stream has no frame any more", NULL);
     } else {
-        vg_http_reply_error(j->req, 503, "snapshot_failed", j->error, NULL);
+        vg_http_reply_error(j->req, 503, "snapshot_failed", j->snap.error, NULL);
     }
     snap_free(j);
 }
 
-/* The stream's privacy masks, copied into the job (the job never reads the stream). */
-static void boxes_from_latest(vg_stream_t *s, snap_job_t *j)
+static void boxes_from_latest(vg_stream_t *s, vg_gw_snap_t *j)
 {
     json_t *latest = vg_stream_latest(s, NULL);
     size_t i, k;
@@ -327,7 +332,7 @@ static void boxes_from_latest(vg_stream_t *s, snap_job_t *j)
     {
         json_array_foreach(json_object_get(res, "detections"), k, d)
         {
-            if (j->n_boxes == MAX_BOXES)
+            if (j->n_boxes == VG_GW_SNAP_BOXES)
                 return;
             json_t *b = json_object_get(d, "box");
             vg_detection_t *o = &j->boxes[j->n_boxes++];
@@ -341,6 +346,20 @@ static void boxes_from_latest(vg_stream_t *s, snap_job_t *j)
             o->h = (float)json_number_value(json_object_get(b, "h"));
         }
     }
+}
+
+/* The stream's masks and privacy mode are copied into the job (it never reads the stream). */
+void vg_gw_snap_init(vg_gw_snap_t *sn, vg_stream_t *s, vg_frame_t *f, int width, bool boxes)
+{
+    const vg_stream_cfg_t *sc = vg_stream_cfg(s);
+    memset(sn, 0, sizeof(*sn));
+    sn->frame = f;
+    sn->width = width < f->src_width ? width : f->src_width;
+    sn->privacy = sc->privacy;
+    if (boxes || sc->privacy == VG_PRIVACY_SKELETON)
+        boxes_from_latest(s, sn);
+    sn->masks = vg_privacy_copy(sc->privacy_masks, sc->n_privacy_masks);
+    sn->n_masks = sc->n_privacy_masks;
 }
 
 static void h_snapshot(vg_http_req_t *r, void *arg)
@@ -370,14 +389,8 @@ static void h_snapshot(vg_http_req_t *r, void *arg)
     j->req = r;
     j->stream_id = vg_xstrdup(vg_stream_id(s));
     j->gen = vg_stream_gen(s);
-    j->frame = f;
-    j->width = width < f->src_width ? width : f->src_width;
     const char *boxes = vg_http_query(r, "boxes");
-    if (boxes && strcmp(boxes, "0") != 0)
-        boxes_from_latest(s, j);
-    const vg_stream_cfg_t *sc = vg_stream_cfg(s);
-    j->masks = vg_privacy_copy(sc->privacy_masks, sc->n_privacy_masks);
-    j->n_masks = sc->n_privacy_masks;
+    vg_gw_snap_init(&j->snap, s, f, width, boxes && strcmp(boxes, "0") != 0);
     vg_http_defer(r);
     snap_submit(gw->rest, j);
 }
@@ -405,6 +418,7 @@ void vg_rest_register(vg_gateway_t *gw)
     rs->gw = gw;
     gw->rest = rs;
     vg_http_add_routes(gw->http, routes, VG_ARRAY_LEN(routes), gw);
+    vg_rest_events_register(gw);
 }
 
 void vg_rest_free(vg_gateway_t *gw)

@@ -21,7 +21,7 @@ typedef struct vg_control vg_control_t;
 
 /* Where a command came from, for the audit log and the stream id of stream topics. */
 typedef struct {
-    const char *source;    /* "mqtt" | "rest" */
+    const char *source;    /* "mqtt" | "rest" | "event" */
     const char *who;       /* MQTT client id and topic, or the REST remote address */
     const char *stream_id; /* from the topic or URL; NULL on the instance topic */
 } vg_origin_t;
@@ -39,6 +39,8 @@ typedef struct {
     void (*on_status)(void *arg, const char *status);
     /* a stream was added, removed or changed: persist, republish status */
     void (*on_changed)(void *arg, const char *stream_id, bool removed);
+    /* ack_event: 0, or VG_ENOTFOUND when no open event has that id */
+    int (*ack_event)(void *arg, const char *event_id, const char *by);
     void *arg;
 } vg_control_opts_t;
 

@@ -1,5 +1,6 @@
 /* jobs.h — slow work off the loop thread, in the style of redis bio.c: one named thread
- * per job type ("jobs:model", "jobs:snapshot", "jobs:state", "jobs:reaper"), jobs of a
+ * per job type ("jobs:model", "jobs:snapshot", "jobs:state", "jobs:reaper",
+ * "jobs:journal"), jobs of a
  * type run in submission order. A job's `run` executes on its type's thread; its `done`
  * then runs on the loop thread through the loop queue and owns the job.
  *
@@ -20,6 +21,8 @@ typedef enum {
     VG_JOB_STATE_WRITE, /* replaces the state file; a newer job replaces a pending one;
                            pending ones still run at stop */
     VG_JOB_REAP,        /* joins a removed stream's threads; pending ones still run at stop */
+    VG_JOB_JOURNAL,     /* appends care events to the journal (fsync); pending ones still
+                           run at stop, in order */
     VG_JOB_TYPES
 } vg_job_type_t;
 
