@@ -154,6 +154,13 @@ static json_t *stream_json(vg_stream_t *s)
             json_object_set(j, "latency_ms", json_object_get(res, "latency_ms"));
     }
     json_object_set_new(j, "person_count", pc);
+    const vg_stream_cfg_t *sc = vg_stream_cfg(s);
+    static const char *const privacy[] = {"masks", "none", "skeleton"};
+    json_object_set_new(j, "room_id", json_string(sc->room_id && *sc->room_id ? sc->room_id
+                                                                             : sc->stream_id));
+    json_object_set_new(j, "privacy", json_string(privacy[sc->privacy]));
+    vg_zones_t none = {0};
+    json_object_set_new(j, "zones", vg_zones_to_json(sc->zones ? sc->zones : &none));
     char ts[32];
     vg_format_time(at, ts, sizeof(ts));
     json_object_set_new(j, "latest_result_at", at > 0 ? json_string(ts) : json_null());
