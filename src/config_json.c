@@ -19,8 +19,7 @@ vg_mark_t vg_cfg_node_mark(const yaml_node_t *n)
 int vg_cfg_parse_zones(const json_t *v, const char *key, void **dst, vg_jerr_t *err)
 {
     vg_zones_t z;
-    if (vg_zones_from_json(v, key, &z, err) != 0)
-        return VG_EINVAL;
+    if (vg_zones_from_json(v, key, &z, err) != 0) return VG_EINVAL;
     free(*dst);
     *dst = NULL;
     if (z.n) {
@@ -33,8 +32,7 @@ int vg_cfg_parse_zones(const json_t *v, const char *key, void **dst, vg_jerr_t *
 int vg_cfg_parse_events(const json_t *v, const char *key, void **dst, vg_jerr_t *err)
 {
     vg_events_cfg_t e;
-    if (vg_events_cfg_from_json(v, key, &e, err) != 0)
-        return VG_EINVAL;
+    if (vg_events_cfg_from_json(v, key, &e, err) != 0) return VG_EINVAL;
     free(*dst);
     *dst = vg_xcalloc(1, sizeof(e));
     memcpy(*dst, &e, sizeof(e));
@@ -46,43 +44,38 @@ int vg_cfg_parse_events(const json_t *v, const char *key, void **dst, vg_jerr_t 
 static json_t *yaml_scalar_json(const yaml_node_t *n)
 {
     const char *s = (const char *)n->data.scalar.value;
-    if (n->data.scalar.style != YAML_PLAIN_SCALAR_STYLE)
-        return json_string(s);
-    if (!*s || strcmp(s, "null") == 0 || strcmp(s, "~") == 0)
-        return json_null();
-    if (strcmp(s, "true") == 0 || strcmp(s, "false") == 0)
-        return json_boolean(*s == 't');
+    if (n->data.scalar.style != YAML_PLAIN_SCALAR_STYLE) return json_string(s);
+    if (!*s || strcmp(s, "null") == 0 || strcmp(s, "~") == 0) return json_null();
+    if (strcmp(s, "true") == 0 || strcmp(s, "false") == 0) return json_boolean(*s == 't');
     char *end;
     errno = 0;
     long long i = strtoll(s, &end, 10);
-    if (!*end && !errno)
-        return json_integer(i);
+    if (!*end && !errno) return json_integer(i);
     double d;
     d = strtod(s, &end);
-    if (end != s && !*end && isfinite(d))
-        return json_real(d);
+    if (end != s && !*end && isfinite(d)) return json_real(d);
     return json_string(s);
 }
 
 static json_t *yaml_to_json(yaml_document_t *doc, yaml_node_t *n, int depth)
 {
-    if (!n || depth > 32)
-        return json_null();
-    if (n->type == YAML_SCALAR_NODE)
-        return yaml_scalar_json(n);
+    if (!n || depth > 32) return json_null();
+    if (n->type == YAML_SCALAR_NODE) return yaml_scalar_json(n);
     if (n->type == YAML_SEQUENCE_NODE) {
         json_t *a = json_array();
         for (yaml_node_item_t *it = n->data.sequence.items.start; it < n->data.sequence.items.top;
              it++)
-            json_array_append_new(a, yaml_to_json(doc, yaml_document_get_node(doc, *it), depth + 1));
+            json_array_append_new(a,
+                                  yaml_to_json(doc, yaml_document_get_node(doc, *it), depth + 1));
         return a;
     }
     json_t *o = json_object();
     for (yaml_node_pair_t *p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top; p++) {
         yaml_node_t *k = yaml_document_get_node(doc, p->key);
         if (k->type == YAML_SCALAR_NODE)
-            json_object_set_new(o, (const char *)k->data.scalar.value,
-                                yaml_to_json(doc, yaml_document_get_node(doc, p->value), depth + 1));
+            json_object_set_new(
+                o, (const char *)k->data.scalar.value,
+                yaml_to_json(doc, yaml_document_get_node(doc, p->value), depth + 1));
     }
     return o;
 }
@@ -92,8 +85,7 @@ static json_t *yaml_to_json(yaml_document_t *doc, yaml_node_t *n, int depth)
 static yaml_node_t *yaml_follow(yaml_document_t *doc, yaml_node_t *n, const char *path)
 {
     while (n && *path) {
-        if (*path == '.')
-            path++;
+        if (*path == '.') path++;
         if (*path == '[') {
             size_t i = strtoul(path + 1, (char **)&path, 10);
             path += *path == ']';
@@ -104,17 +96,16 @@ static yaml_node_t *yaml_follow(yaml_document_t *doc, yaml_node_t *n, const char
             continue;
         }
         size_t len = strcspn(path, ".[");
-        if (n->type != YAML_MAPPING_NODE)
-            return n;
+        if (n->type != YAML_MAPPING_NODE) return n;
         yaml_node_t *next = NULL;
-        for (yaml_node_pair_t *p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top; p++) {
+        for (yaml_node_pair_t *p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top;
+             p++) {
             yaml_node_t *k = yaml_document_get_node(doc, p->key);
             if (k->type == YAML_SCALAR_NODE && strlen((char *)k->data.scalar.value) == len &&
                 strncmp((char *)k->data.scalar.value, path, len) == 0)
                 next = yaml_document_get_node(doc, p->value);
         }
-        if (!next)
-            return n;
+        if (!next) return n;
         n = next;
         path += len;
     }
@@ -137,4 +128,3 @@ void vg_cfg_walk_json(ctx_t *c, const field_t *f, void *base, yaml_node_t *v, co
     }
     json_decref(j);
 }
-

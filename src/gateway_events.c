@@ -54,18 +54,16 @@ struct vg_gw_events {
 
 static void publish_event(vg_gateway_t *gw, const vg_event_t *e, const char *payload)
 {
-    if (!gw->mqtt)
-        return;
-    char *topic = vg_xasprintf("%s/events/%s/%s", gw->cfg->mqtt.topic_prefix,
-                               gw->cfg->instance_id, e->stream_id);
+    if (!gw->mqtt) return;
+    char *topic = vg_xasprintf("%s/events/%s/%s", gw->cfg->mqtt.topic_prefix, gw->cfg->instance_id,
+                               e->stream_id);
     vg_mqtt_publish(gw->mqtt, topic, payload, strlen(payload), 1, false, VG_MQTT_CONTROL);
     free(topic);
 }
 
 static void publish_alarms(vg_gateway_t *gw, const char *payload)
 {
-    if (!gw->mqtt)
-        return;
+    if (!gw->mqtt) return;
     char *topic = vg_xasprintf("%s/alarms/%s", gw->cfg->mqtt.topic_prefix, gw->cfg->instance_id);
     vg_mqtt_publish(gw->mqtt, topic, payload, strlen(payload), 1, true, VG_MQTT_CONTROL);
     free(topic);
@@ -97,8 +95,7 @@ static void journal_done(void *ctx, void *job, bool ran)
 
 static void journal_submit(struct vg_gw_events *ge, const char *payload)
 {
-    if (!ge->journal)
-        return;
+    if (!ge->journal) return;
     journal_job_t *jj = vg_xcalloc(1, sizeof(*jj));
     jj->j = ge->journal;
     jj->line = vg_xstrdup(payload);
@@ -106,7 +103,8 @@ static void journal_submit(struct vg_gw_events *ge, const char *payload)
     vg_jobs_submit(ge->gw->jobs, VG_JOB_JOURNAL, &ops, jj);
 }
 
-/* ---- event snapshots ----------------------------------------------------------------------------- */
+/* ---- event snapshots
+ * ----------------------------------------------------------------------------- */
 
 typedef struct {
     struct vg_gw_events *ge;
@@ -141,8 +139,7 @@ static void evsnap_take(struct vg_gw_events *ge, const vg_event_t *e)
 {
     vg_stream_t *s = vg_streams_find(ge->gw->streams, e->stream_id);
     vg_frame_t *f = s ? vg_mailbox_latest(vg_stream_mailbox(s)) : NULL;
-    if (!f)
-        return;
+    if (!f) return;
     evsnap_job_t *j = vg_xcalloc(1, sizeof(*j));
     j->ge = ge;
     snprintf(j->event_id, sizeof(j->event_id), "%s", e->event_id);
@@ -151,8 +148,7 @@ static void evsnap_take(struct vg_gw_events *ge, const vg_event_t *e)
     vg_jobs_submit(ge->gw->jobs, VG_JOB_SNAPSHOT, &ops, j);
 }
 
-int vg_gw_events_snapshot(vg_gateway_t *gw, const char *event_id, const uint8_t **jpeg,
-                          size_t *len)
+int vg_gw_events_snapshot(vg_gateway_t *gw, const char *event_id, const uint8_t **jpeg, size_t *len)
 {
     struct vg_gw_events *ge = gw->events;
     for (size_t i = 0; ge && i < EVSNAP_MAX; i++) {
@@ -165,7 +161,8 @@ int vg_gw_events_snapshot(vg_gateway_t *gw, const char *event_id, const uint8_t 
     return VG_ENOTFOUND;
 }
 
-/* ---- transitions --------------------------------------------------------------------------------- */
+/* ---- transitions
+ * --------------------------------------------------------------------------------- */
 
 static void update_active(struct vg_gw_events *ge)
 {
@@ -205,8 +202,7 @@ static void emit_one(struct vg_gw_events *ge, const vg_event_t *e, double mono)
 /* Delivers what the engine appended to ge->out, then empties it. */
 static void emit(struct vg_gw_events *ge)
 {
-    if (!ge->out.n)
-        return;
+    if (!ge->out.n) return;
     double mono = vg_now_mono();
     for (size_t i = 0; i < ge->out.n; i++)
         emit_one(ge, &ge->out.v[i], mono);
@@ -219,13 +215,13 @@ static void emit(struct vg_gw_events *ge)
     update_active(ge);
 }
 
-/* ---- the loop's side ------------------------------------------------------------------------------ */
+/* ---- the loop's side
+ * ------------------------------------------------------------------------------ */
 
 void vg_gw_events_observe(vg_gateway_t *gw, const char *stream_id, const vg_obs_t *obs)
 {
     struct vg_gw_events *ge = gw->events;
-    if (!ge)
-        return;
+    if (!ge) return;
     vg_events_observe(ge->ev, stream_id, obs, &ge->out);
     emit(ge);
 }
@@ -233,8 +229,7 @@ void vg_gw_events_observe(vg_gateway_t *gw, const char *stream_id, const vg_obs_
 int vg_gw_events_ack(vg_gateway_t *gw, const char *event_id, const char *by)
 {
     struct vg_gw_events *ge = gw->events;
-    if (!ge)
-        return VG_ENOTFOUND;
+    if (!ge) return VG_ENOTFOUND;
     int rc = vg_events_ack(ge->ev, event_id, by, vg_now_wall(), &ge->out);
     emit(ge);
     return rc;
@@ -248,8 +243,7 @@ const vg_events_t *vg_gw_events_engine(vg_gateway_t *gw)
 static known_t *known_find(struct vg_gw_events *ge, const char *id)
 {
     for (size_t i = 0; i < ge->n_known; i++)
-        if (strcmp(ge->known[i].stream_id, id) == 0)
-            return &ge->known[i];
+        if (strcmp(ge->known[i].stream_id, id) == 0) return &ge->known[i];
     return NULL;
 }
 
@@ -257,20 +251,17 @@ static known_t *known_find(struct vg_gw_events *ge, const char *id)
 void vg_gw_events_sync(vg_gateway_t *gw)
 {
     struct vg_gw_events *ge = gw->events;
-    if (!ge)
-        return;
+    if (!ge) return;
     double mono = vg_now_mono(), wall = vg_now_wall();
     for (size_t i = ge->n_known; i-- > 0;) {
-        if (vg_streams_find(gw->streams, ge->known[i].stream_id))
-            continue;
+        if (vg_streams_find(gw->streams, ge->known[i].stream_id)) continue;
         vg_events_remove_stream(ge->ev, ge->known[i].stream_id, mono, wall, &ge->out);
         ge->known[i] = ge->known[--ge->n_known];
     }
     for (size_t i = 0; i < vg_streams_count(gw->streams); i++) {
         vg_stream_t *s = vg_streams_at(gw->streams, i);
         known_t *k = known_find(ge, vg_stream_id(s));
-        if (k && k->gen == vg_stream_gen(s) && k->rev == vg_stream_cfg_rev(s))
-            continue;
+        if (k && k->gen == vg_stream_gen(s) && k->rev == vg_stream_cfg_rev(s)) continue;
         if (!k) {
             ge->known = vg_xrealloc(ge->known, (ge->n_known + 1) * sizeof(*ge->known));
             k = &ge->known[ge->n_known++];
@@ -313,8 +304,8 @@ static void restore(struct vg_gw_events *ge)
             VG_WARN("events", "event_not_restored", "{s:s, s:s, s:i}", "event_id",
                     open.v[i].event_id, "stream_id", open.v[i].stream_id, "rc", rc);
     }
-    VG_INFO("events", "journal_restored", "{s:s, s:i, s:i, s:i}", "path", cfg->events_file,
-            "open", (int)open.n, "restored", restored, "bad_lines", (int)bad);
+    VG_INFO("events", "journal_restored", "{s:s, s:i, s:i, s:i}", "path", cfg->events_file, "open",
+            (int)open.n, "restored", restored, "bad_lines", (int)bad);
     vg_event_list_free(&open);
     emit(ge);
 }
@@ -328,12 +319,11 @@ int vg_gw_events_start(vg_gateway_t *gw)
     ge->ev = vg_events_new(gw->cfg->instance_id);
     ge->m_total = vg_metric_counter("vigil_events_total", "Care events started, by stream and type",
                                     "stream_id,type");
-    ge->m_active = vg_metric_gauge("vigil_events_active", "Care events open now",
-                                   "type,severity");
+    ge->m_active = vg_metric_gauge("vigil_events_active", "Care events open now", "type,severity");
     ge->delay = vg_metric_series(
         vg_metric_histogram("vigil_event_delay_seconds",
-                            "From the first sample showing an event's condition to its start",
-                            "", delay_bounds, VG_ARRAY_LEN(delay_bounds)));
+                            "From the first sample showing an event's condition to its start", "",
+                            delay_bounds, VG_ARRAY_LEN(delay_bounds)));
     gw->events = ge;
     const vg_config_t *cfg = gw->cfg;
     if (cfg->events_file && *cfg->events_file) {
@@ -349,8 +339,7 @@ int vg_gw_events_start(vg_gateway_t *gw)
     }
     vg_gw_events_sync(gw);
     update_active(ge);
-    if (ge->journal)
-        restore(ge);
+    if (ge->journal) restore(ge);
     ge->tick = event_new(gw->base, -1, EV_PERSIST, on_tick, ge);
     struct timeval tv = {1, 0};
     event_add(ge->tick, &tv);
@@ -368,8 +357,7 @@ void vg_gw_events_stop(vg_gateway_t *gw)
 void vg_gw_events_free(vg_gateway_t *gw)
 {
     struct vg_gw_events *ge = gw->events;
-    if (!ge)
-        return;
+    if (!ge) return;
     vg_gw_events_stop(gw);
     vg_journal_close(ge->journal); /* after the jobs stopped: no journal job is left */
     vg_events_free(ge->ev);

@@ -96,6 +96,7 @@ typedef struct {
     vg_mask_t *masks; /* the stream's privacy masks */
     size_t n_masks;
     int privacy; /* vg_privacy_mode_t */
+    vg_zones_t zones; /* drawn in privacy mode skeleton */
     uint8_t *jpeg;
     size_t len;
     char error[128]; /* "superseded" when the frame was replaced meanwhile */

@@ -242,6 +242,26 @@ static void h_info(vg_http_req_t *r, void *arg)
 
 /* ---- snapshots ------------------------------------------------------------------------------------- */
 
+/* Privacy mode skeleton: a plain background and the zones (boxes are drawn next). */
+static void draw_skeleton_view(const vg_gw_snap_t *sn, uint8_t *bgr, int w, int h, int stride)
+{
+    static const uint8_t colours[VG_ZONE_NKINDS][3] = {
+        [VG_ZONE_BED] = {200, 120, 40},  [VG_ZONE_CHAIR] = {40, 160, 200},
+        [VG_ZONE_DOOR] = {60, 200, 60},  [VG_ZONE_FLOOR] = {200, 200, 200},
+        [VG_ZONE_EXCLUDE] = {30, 30, 30},
+    };
+    vg_privacy_blank(bgr, w, h, stride);
+    for (size_t i = 0; i < sn->zones.n; i++) {
+        const vg_zone_t *z = &sn->zones.zones[i];
+        double xy[2 * VG_ZONE_MAX_POINTS];
+        for (size_t k = 0; k < z->n_points; k++) {
+            xy[2 * k] = z->points[k].x;
+            xy[2 * k + 1] = z->points[k].y;
+        }
+        vg_privacy_draw_polygon(bgr, w, h, stride, xy, z->n_points, colours[z->kind]);
+    }
+}
+
 /* "jobs:snapshot": converts the frame, blacks out the masks (or, in privacy mode
  * skeleton, paints the picture over), draws, encodes. */
 int vg_gw_snapshot_encode(vg_gw_snap_t *sn)
@@ -251,7 +271,7 @@ int vg_gw_snapshot_encode(vg_gw_snap_t *sn)
     int rc = vg_frame_snapshot_bgr(sn->frame, sn->width, &bgr, &w, &h, &stride);
     if (rc == 0) {
         if (sn->privacy == VG_PRIVACY_SKELETON)
-            vg_privacy_blank(bgr, w, h, stride);
+            draw_skeleton_view(sn, bgr, w, h, stride);
         rc = vg_snapshot_jpeg(bgr, w, h, stride, sn->width, sn->boxes, sn->n_boxes, sn->masks,
                               sn->n_masks, 80, &sn->jpeg, &sn->len);
         if (rc != 0)
@@ -363,6 +383,8 @@ void vg_gw_snap_init(vg_gw_snap_t *sn, vg_stream_t *s, vg_frame_t *f, int width,
     sn->frame = f;
     sn->width = width < f->src_width ? width : f->src_width;
     sn->privacy = sc->privacy;
+    if (sc->privacy == VG_PRIVACY_SKELETON && sc->zones)
+        sn->zones = *sc->zones;
     if (boxes || sc->privacy == VG_PRIVACY_SKELETON)
         boxes_from_latest(s, sn);
     sn->masks = vg_privacy_copy(sc->privacy_masks, sc->n_privacy_masks);

@@ -24,14 +24,13 @@ static void h_events(vg_http_req_t *r, void *arg)
     }
     vg_event_list_t l = {0};
     const vg_events_t *ev = vg_gw_events_engine(gw);
-    if (ev)
-        vg_events_query(ev, &f, &l);
+    if (ev) vg_events_query(ev, &f, &l);
     json_t *arr = json_array();
     for (size_t i = 0; i < l.n; i++)
         json_array_append_new(arr, vg_event_to_json(&l.v[i], gw->cfg->instance_id, ""));
     vg_event_list_free(&l);
-    vg_http_reply_json(r, 200, json_pack("{s:s, s:o}", "instance_id", gw->cfg->instance_id,
-                                         "events", arr));
+    vg_http_reply_json(r, 200,
+                       json_pack("{s:s, s:o}", "instance_id", gw->cfg->instance_id, "events", arr));
 }
 
 /* The event named by the URL, or a 404 reply and false. */
@@ -39,8 +38,7 @@ static bool find_event(vg_gateway_t *gw, vg_http_req_t *r, vg_event_t *e)
 {
     const char *id = vg_http_param(r, "id");
     const vg_events_t *ev = vg_gw_events_engine(gw);
-    if (ev && vg_events_get(ev, id, e) == 0)
-        return true;
+    if (ev && vg_events_get(ev, id, e) == 0) return true;
     char msg[128];
     snprintf(msg, sizeof(msg), "no event '%.64s'", id);
     vg_http_reply_error(r, 404, "unknown_event", msg, "event_id");
@@ -61,8 +59,7 @@ static void h_event_snapshot(vg_http_req_t *r, void *arg)
     vg_event_t e;
     const uint8_t *jpeg;
     size_t len;
-    if (!find_event(gw, r, &e))
-        return;
+    if (!find_event(gw, r, &e)) return;
     if (vg_gw_events_snapshot(gw, e.event_id, &jpeg, &len) != 0) {
         vg_http_reply_error(r, 404, "no_snapshot", "no snapshot was kept for this event", NULL);
         return;
@@ -77,8 +74,7 @@ static void h_ack(vg_http_req_t *r, void *arg)
     size_t len = 0;
     vg_http_body(r, &len);
     json_t *body = len ? vg_http_body_json(r) : json_object();
-    if (!body)
-        return;
+    if (!body) return;
     json_t *params = json_pack("{s:s}", "event_id", vg_http_param(r, "id"));
     json_t *cmd = json_pack("{s:s, s:o}", "command", "ack_event", "params", params);
     const char *key;
@@ -96,8 +92,7 @@ static void h_ack(vg_http_req_t *r, void *arg)
 static void h_zones(vg_http_req_t *r, void *arg)
 {
     json_t *body = vg_http_body_json(r);
-    if (!body)
-        return;
+    if (!body) return;
     json_t *params = json_is_array(body) ? json_pack("{s:O}", "zones", body) : json_incref(body);
     json_t *cmd = json_pack("{s:s, s:O}", "command", "set_zones", "params", params);
     json_t *id = json_object_get(params, "command_id");

@@ -34,6 +34,12 @@ void vg_privacy_apply(uint8_t *bgr, int width, int height, int stride, const vg_
  * so nothing of the camera's picture survives; drawing comes after. */
 void vg_privacy_blank(uint8_t *bgr, int width, int height, int stride);
 
+/* Draws a closed polygon (n points, xy as x0, y0, x1, y1, ... in fractions of the
+ * frame) with 2-pixel lines of colour bgr_color; points outside are clipped per pixel.
+ * For the zones of privacy mode skeleton. */
+void vg_privacy_draw_polygon(uint8_t *bgr, int width, int height, int stride, const double *xy,
+                             size_t n, const uint8_t bgr_color[3]);
+
 /* A copy of n masks (caller frees with free()); NULL when n is 0. */
 vg_mask_t *vg_privacy_copy(const vg_mask_t *masks, size_t n_masks);
 

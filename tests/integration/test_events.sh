@@ -153,14 +153,17 @@ pass "zones over REST and MQTT: bad ones rejected naming the field, good ones ap
 # ---- privacy: skeleton ----
 wait_for 10 sh -c "curl -sf -o '$T/cam2.jpg' $URL/api/v1/streams/cam2/snapshot.jpg" || fail "no cam2 snapshot"
 wait_for 10 sh -c "curl -sf -o '$T/cam1.jpg' $URL/api/v1/streams/cam1/snapshot.jpg" || fail "no cam1 snapshot"
-spread() { ffmpeg -v error -nostdin -i "$1" -f rawvideo -pix_fmt gray - | $PY -c 'import sys; d=sys.stdin.buffer.read(); print(max(d)-min(d))'; }
-s1=$(spread "$T/cam1.jpg")
-s2=$(spread "$T/cam2.jpg")
-[ "$s1" -gt 100 ] || fail "cam1 (masks mode) should show the picture: spread $s1"
-[ "$s2" -lt 16 ] || fail "cam2 (privacy skeleton) shows the picture: spread $s2"
+# plain PCT ZONE: the share of pixels of the plain background (grey 96), and of zone lines
+plain() { ffmpeg -v error -nostdin -i "$1" -f rawvideo -pix_fmt gray - |
+    $PY -c 'import sys; d=sys.stdin.buffer.read(); print(sum(abs(v-96)<=12 for v in d)*100//len(d), sum(abs(v-96)>40 for v in d))'; }
+read -r p1 _ < <(plain "$T/cam1.jpg")
+read -r p2 z2 < <(plain "$T/cam2.jpg")
+[ "$p1" -lt 50 ] || fail "cam1 (masks mode) should show the picture: $p1% plain"
+[ "$p2" -ge 97 ] || fail "cam2 (privacy skeleton) shows the picture: only $p2% plain"
+[ "$z2" -gt 100 ] || fail "cam2 (privacy skeleton) does not show its chair zone: $z2 pixels drawn"
 expect_code 200 GET /api/v1/streams/cam2
 jq_body '.privacy == "skeleton"'
-pass "privacy skeleton: the snapshot is a plain background (spread $s2, the picture's $s1)"
+pass "privacy skeleton: the snapshot is a plain background with the zones ($p2% plain, $z2 zone pixels; the picture $p1%)"
 
 # ---- restart: zones from the state file, events from the journal with their acks ----
 term_within "$VPID" 8000

@@ -67,8 +67,7 @@ static vg_gateway_t *gateway(void)
     vg_config_t *cfg = NULL;
     vg_diag_t d = {0};
     int rc = vg_config_parse(yaml, strlen(yaml), "t.yaml", dir, &cfg, &d);
-    if (rc != 0)
-        fprintf(stderr, "%s\n", d.n_errors ? d.errors[0] : "?");
+    if (rc != 0) fprintf(stderr, "%s\n", d.n_errors ? d.errors[0] : "?");
     vg_diag_clear(&d);
     assert_int_equal(rc, 0);
     vg_gateway_t *gw = NULL;
@@ -85,7 +84,8 @@ static void feed(vg_gateway_t *gw, double t0, double from, double to, vg_posture
                              .posture = posture,
                              .posture_conf = 0.8f,
                              .movement = -1};
-        vg_obs_t obs = {.mono = t0 + t, .wall = vg_now_wall() - 30 + t, .people = &p, .n_people = 1};
+        vg_obs_t obs = {
+            .mono = t0 + t, .wall = vg_now_wall() - 30 + t, .people = &p, .n_people = 1};
         vg_gw_events_observe(gw, "cam1", &obs);
     }
 }

@@ -83,12 +83,37 @@ static void test_copy(void **state)
     assert_null(vg_privacy_copy(m, 0));
 }
 
+/* Privacy mode skeleton: the picture is painted over entirely (padding untouched), and a
+ * zone's outline is drawn on the edges only, clipped at the frame. */
+static void test_skeleton_blank_and_zone(void **state)
+{
+    (void)state;
+    int stride;
+    uint8_t *p = white(64, 48, 5, &stride);
+    vg_privacy_blank(p, 64, 48, stride);
+    for (int y = 0; y < 48; y++) {
+        for (int x = 0; x < 3 * 64; x++)
+            assert_int_equal(p[y * stride + x], 0x60);
+        assert_int_equal(p[y * stride + 3 * 64], 255); /* padding */
+    }
+    const double tri[] = {0.25, 0.25, 0.75, 0.25, 0.75, 1.2}; /* the last corner is off-frame */
+    const uint8_t c[3] = {0, 0, 0};
+    vg_privacy_draw_polygon(p, 64, 48, stride, tri, 3, c);
+    size_t edge = black_pixels(p, 64, 48, stride);
+    assert_true(edge > 60 && edge < 400);
+    int cx = 40, cy = 20; /* inside the triangle, away from its edges */
+    assert_int_equal(p[cy * stride + 3 * cx], 0x60);
+    assert_int_equal(p[(int)(0.25 * 47 + 0.5) * stride + 3 * 32], 0); /* on the top edge */
+    free(p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_same_part_at_any_size),
         cmocka_unit_test(test_rounding_and_clipping),
         cmocka_unit_test(test_copy),
+        cmocka_unit_test(test_skeleton_blank_and_zone),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
