@@ -46,7 +46,7 @@ struct vg_gw_events {
     size_t n_known;
     evsnap_t snaps[EVSNAP_MAX];
     size_t snap_next;
-    vg_metric_t *m_total, *m_active;
+    vg_metric_t *m_total, *m_active, *m_alarms, *m_oldest;
     vg_series_t *delay;
 };
 
@@ -164,14 +164,29 @@ int vg_gw_events_snapshot(vg_gateway_t *gw, const char *event_id, const uint8_t 
 /* ---- transitions
  * --------------------------------------------------------------------------------- */
 
+/* vigil_events_active by type and severity; the alarms (open, unacknowledged, warning or
+ * critical) by severity with the age of the oldest, which the alert rule watches. */
 static void update_active(struct vg_gw_events *ge)
 {
-    int count[VG_EV_NTYPES][3] = {{0}};
+    int count[VG_EV_NTYPES][3] = {{0}}, alarms[3] = {0};
+    double oldest[3] = {0}, wall = vg_now_wall();
     vg_event_list_t open = {0};
     vg_events_list_open(ge->ev, &open);
-    for (size_t i = 0; i < open.n; i++)
-        count[open.v[i].type][open.v[i].severity]++;
+    for (size_t i = 0; i < open.n; i++) {
+        const vg_event_t *e = &open.v[i];
+        count[e->type][e->severity]++;
+        if (e->acked_at > 0 || e->severity == VG_SEV_INFO)
+            continue;
+        alarms[e->severity]++;
+        if (wall - e->started_at > oldest[e->severity])
+            oldest[e->severity] = wall - e->started_at;
+    }
     vg_event_list_free(&open);
+    for (int s = VG_SEV_WARNING; s <= VG_SEV_CRITICAL; s++) {
+        const char *name = vg_severity_name((vg_severity_t)s);
+        vg_series_set(vg_metric_series(ge->m_alarms, name), alarms[s]);
+        vg_series_set(vg_metric_series(ge->m_oldest, name), oldest[s]);
+    }
     for (int t = 0; t < VG_EV_NTYPES; t++)
         for (int s = 0; s < 3; s++)
             vg_series_set(vg_metric_series(ge->m_active, vg_event_type_name((vg_event_type_t)t),
@@ -269,6 +284,8 @@ void vg_gw_events_sync(vg_gateway_t *gw)
         }
         k->gen = vg_stream_gen(s);
         k->rev = vg_stream_cfg_rev(s);
+        for (int t = 0; t < VG_EV_NTYPES; t++) /* counters start at 0, not absent */
+            vg_metric_series(ge->m_total, k->stream_id, vg_event_type_name((vg_event_type_t)t));
         const vg_stream_cfg_t *sc = vg_stream_cfg(s);
         vg_events_cfg_t def;
         vg_events_cfg_default(&def);
@@ -285,6 +302,7 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
     struct vg_gw_events *ge = arg;
     vg_events_tick(ge->ev, vg_now_mono(), vg_now_wall(), &ge->out);
     emit(ge);
+    update_active(ge); /* the alarms' age grows */
 }
 
 /* The events the journal still holds open come back, announced as `update` (restored). */
@@ -320,6 +338,12 @@ int vg_gw_events_start(vg_gateway_t *gw)
     ge->m_total = vg_metric_counter("vigil_events_total", "Care events started, by stream and type",
                                     "stream_id,type");
     ge->m_active = vg_metric_gauge("vigil_events_active", "Care events open now", "type,severity");
+    ge->m_alarms = vg_metric_gauge("vigil_alarms_active",
+                                   "Open, unacknowledged care events (the retained alarms)",
+                                   "severity");
+    ge->m_oldest = vg_metric_gauge("vigil_alarm_oldest_seconds",
+                                   "Age of the oldest unacknowledged open care event; 0: none",
+                                   "severity");
     ge->delay = vg_metric_series(
         vg_metric_histogram("vigil_event_delay_seconds",
                             "From the first sample showing an event's condition to its start", "",

@@ -82,6 +82,8 @@ mosquitto_sub $P -t care/alarms/ev1 -C 1 -W 3 | jq -e '.alarms | length == 2' >/
     fail "alarms not retained"
 [ "$(metric vigil_events_active 'type="fall",severity="critical"')" = 1 ] ||
     fail "vigil_events_active: $(curl -s "$URL/metrics" | grep vigil_events_active)"
+age=$(metric vigil_alarm_oldest_seconds 'severity="critical"')
+$PY -c "import sys; sys.exit(0 if float('$age') > 600 else 1)" || fail "vigil_alarm_oldest_seconds: '$age'"
 pass "journal: open events restored and announced again (MQTT, retained alarms, metrics)"
 
 # ---- REST reads and filters ----
@@ -127,6 +129,8 @@ wait_for 5 grep -q '"command_id":"ack-2".*"status":"rejected".*"field":"event_id
 expect_code 200 GET "/api/v1/events/$DOWN"
 jq_body '.acked_by == "nurse-bob"'
 wait_for 5 sh -c "tail -n 1 '$T/alarms.log' | jq -e '.alarms == []'" || fail "alarms not empty after both acks"
+[ "$(metric vigil_alarm_oldest_seconds 'severity="critical"')" = 0 ] || fail "vigil_alarm_oldest_seconds not 0 after the acks"
+[ "$(metric vigil_events_active 'type="fall",severity="critical"')" = 1 ] || fail "an acked event is still active"
 wait_for 5 grep -q "\"event_id\":\"$DOWN\".*\"acked_by\":\"nurse-bob\"" "$T/events.jsonl" ||
     fail "the ack is not in the journal"
 grep -q "care/events/ev1/cam1 .*\"acked_by\":\"nurse-ann\"" "$T/events.log" || fail "REST ack not published as an update"

@@ -24,7 +24,7 @@ PY
 done
 for want in VigilStreamDown VigilStreamStalls VigilStreamReconnects VigilFrameDropRate \
     VigilLatencyHigh VigilMqttDisconnected VigilStateWriteFailing VigilInstanceDown \
-    VigilInstanceAbsent; do
+    VigilInstanceAbsent VigilCriticalEventUnacknowledged; do
     grep -qx "$want" <<<"$alerts" || fail "alert $want missing"
 done
 pass "prometheus configs and $(wc -l <<<"$alerts") alert rules, each unit-tested"
