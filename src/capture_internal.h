@@ -64,7 +64,7 @@ typedef struct {
     vg_sampler_t sampler;
     struct {
         int64_t pts;
-        double wall;
+        double wall, mono;
     } read_at[VG_CAPTURE_READ_AT_RING]; /* when each packet was read, by pts */
     int read_at_pos;
     struct SwsContext *sws[VG_CAPTURE_MAX_VIEWS];

@@ -139,18 +139,23 @@ static void remember_read_time(vg_capture_session_t *s, const AVPacket *pkt)
 {
     s->read_at[s->read_at_pos].pts = pkt->pts;
     s->read_at[s->read_at_pos].wall = vg_now_wall();
+    s->read_at[s->read_at_pos].mono = vg_now_mono();
     s->read_at_pos = (s->read_at_pos + 1) % VG_CAPTURE_READ_AT_RING;
 }
 
-/* Wall time when the packet of this picture was read (now if unknown). */
-static double read_time_of(const vg_capture_session_t *s, int64_t pts)
+/* When the packet of this picture was read (now if unknown), on both clocks. */
+static void read_time_of(const vg_capture_session_t *s, int64_t pts, vg_frame_t *f)
 {
     for (int i = 1; pts != AV_NOPTS_VALUE && i <= VG_CAPTURE_READ_AT_RING; i++) {
         int k = (s->read_at_pos - i + VG_CAPTURE_READ_AT_RING) % VG_CAPTURE_READ_AT_RING;
-        if (s->read_at[k].pts == pts && s->read_at[k].wall > 0) /* newest first */
-            return s->read_at[k].wall;
+        if (s->read_at[k].pts == pts && s->read_at[k].wall > 0) { /* newest first */
+            f->captured_at = s->read_at[k].wall;
+            f->captured_mono = s->read_at[k].mono;
+            return;
+        }
     }
-    return vg_now_wall();
+    f->captured_at = vg_now_wall();
+    f->captured_mono = vg_now_mono();
 }
 
 /* ---- per picture ---- */
@@ -171,7 +176,7 @@ static vg_frame_t *build_frame(vg_capture_t *c, vg_capture_session_t *s, const A
     vg_capture_view_t views[VG_CAPTURE_MAX_VIEWS];
     size_t n = copy_views(c, views);
     vg_frame_t *f = vg_frame_new();
-    f->captured_at = read_time_of(s, pic->pts);
+    read_time_of(s, pic->pts, f);
     f->pts_s = ts;
     f->src_width = pic->width;
     f->src_height = pic->height;

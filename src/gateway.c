@@ -294,6 +294,7 @@ int vg_gateway_new(vg_config_t *cfg, const char *log_level_override, vg_gateway_
     gw->cfg = cfg;
     gw->log_level_override = vg_xstrdup(log_level_override);
     gw->started_at = vg_now_wall();
+    gw->started_mono = vg_now_mono();
     gw->base = event_base_new();
     VG_CHECK(gw->base);
     signal(SIGPIPE, SIG_IGN);

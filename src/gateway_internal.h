@@ -32,7 +32,7 @@ struct vg_gateway {
     void *mqtt_drained_arg;
     double tele_wall, tele_cpu;
     gw_phase_t phase;
-    double started_at;
+    double started_at, started_mono; /* wall: the timestamp; monotonic: uptime */
     char *status; /* instance status: running, reconfiguring, degraded, error, stopped */
     char *published_status; /* last one sent on MQTT */
     vg_series_t *reloads_ok, *reloads_failed;

@@ -238,7 +238,7 @@ static void h_info(vg_http_req_t *r, void *arg)
     vg_http_reply_json(r, 200, json_pack("{s:s, s:s, s:s, s:f, s:s, s:s, s:i, s:i}",
                                          "instance_id", gw->cfg->instance_id, "version",
                                          VG_VERSION, "build", __DATE__ " " __TIME__,
-                                         "uptime_s", vg_now_wall() - gw->started_at,
+                                         "uptime_s", vg_now_mono() - gw->started_mono,
                                          "started_at", started, "status", gw->status,
                                          "streams", (int)vg_streams_count(gw->streams),
                                          "inference_threads", vg_infer_threads(gw->pool)));
