@@ -334,6 +334,7 @@ int vg_gateway_new(vg_config_t *cfg, const char *log_level_override, vg_gateway_
                             .q = gw->q,
                             .on_status = vg_gw_on_status,
                             .on_changed = vg_gw_on_changed,
+                            .owns = vg_gw_owns_stream,
                             .arg = gw};
     gw->control = vg_control_new(&co);
     if (start_http(gw) != 0 || vg_gw_mqtt_start(gw) != 0) {

@@ -59,7 +59,7 @@ static int status_for(const json_t *ack, int ok_status)
     static const struct {
         const char *code;
         int status;
-    } map[] = {{"unknown_stream", 404}, {"stream_exists", 409}, {"busy", 409},
+    } map[] = {{"unknown_stream", 404}, {"stream_exists", 409}, {"busy", 409}, {"wrong_shard", 409},
                {"payload_too_large", 413}};
     for (size_t i = 0; code && i < VG_ARRAY_LEN(map); i++)
         if (strcmp(code, map[i].code) == 0)
