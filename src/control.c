@@ -213,6 +213,15 @@ static bool has_worker(const vg_stream_cfg_t *sc, const char *worker_id)
     return false;
 }
 
+/* Whether a model change reaches a worker: only person detectors take a detect model. */
+static bool takes_model(const vg_stream_cfg_t *sc, const char *worker_id)
+{
+    for (size_t i = 0; i < sc->n_workers; i++)
+        if (targets(&sc->workers[i], worker_id) && sc->workers[i].type == VG_WORKER_PERSON)
+            return true;
+    return false;
+}
+
 /* ---- applying --------------------------------------------------------------------------------- */
 
 static void applied(vg_control_t *c, cmd_ctx_t *x, bool removed)
@@ -305,7 +314,7 @@ static vg_stream_cfg_t *next_cfg(vg_control_t *c, cmd_ctx_t *x, vg_stream_t *s)
         roi = (json_t *)p; /* set_roi carries x, y, w, h at the top */
     if (model) {
         const vg_model_cfg_t *m = vg_config_find_model(c->o.cfg, model);
-        if (!m || m->task != VG_TASK_DETECT || !has_worker(cur, worker_id)) {
+        if (!m || m->task != VG_TASK_DETECT || !takes_model(cur, worker_id)) {
             reject(c, x, "unknown_model", "model_id",
                    !m ? "no model '%s' is defined" : "model '%s' cannot serve these workers",
                    model);
@@ -502,7 +511,7 @@ static bool check_params(vg_control_t *c, cmd_ctx_t *x)
         }
     }
     if (cmd->fn == cmd_change && json_object_size(x->params) == 0) {
-        reject(c, x, "missing_param", NULL, "%s needs at least one parameter", cmd->name);
+        reject(c, x, "missing_param", "params", "%s needs at least one parameter", cmd->name);
         return false;
     }
     return true;
