@@ -494,6 +494,11 @@ const char *vg_stream_id(const vg_stream_t *s)
     return s->cfg->stream_id;
 }
 
+uint64_t vg_stream_generation(const vg_stream_t *s)
+{
+    return s->gen;
+}
+
 const vg_stream_cfg_t *vg_stream_cfg(const vg_stream_t *s)
 {
     return s->cfg;

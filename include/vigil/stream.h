@@ -58,6 +58,10 @@ void vg_streams_post_result(vg_streams_t *ss, vg_infer_result_t *r);
 void vg_stream_restart(vg_stream_t *s);
 
 const char *vg_stream_id(const vg_stream_t *s);
+/* Which incarnation of its id this stream is: each add (also a re-add of a removed id, or
+ * a URL change through vg_stream_apply) takes a new, higher one; restarts and live
+ * changes keep it. Messages from an older generation are dropped. */
+uint64_t vg_stream_generation(const vg_stream_t *s);
 const vg_stream_cfg_t *vg_stream_cfg(const vg_stream_t *s);
 bool vg_stream_from_file(const vg_stream_t *s);
 const char *vg_stream_state(const vg_stream_t *s);   /* capture state name */
