@@ -116,13 +116,13 @@ static int group_setup(void **state)
         usleep(100000);
         ready = file_has(log, "camsim ready");
     }
-    if (!ready) fail_msg("%s did not start (see %s)", bin, log);
+    if (!ready) print_error("%s did not start (see %s)\n", bin, log);
     snprintf(cam_url, sizeof(cam_url), "rtsp://127.0.0.1:%d/a", port);
     free(bin);
     free(port_s);
     free(cam);
     free(log);
-    return 0;
+    return ready ? 0 : -1;
 }
 
 static int group_teardown(void **state)
