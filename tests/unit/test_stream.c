@@ -221,10 +221,11 @@ static vg_stream_t *add(fx_t *fx, const char *id, const char *url, double fps)
     return s;
 }
 
-/* Runs the loop until stream `id` is in `state` (looked up afresh each time), or 20 s. */
+/* Runs the loop until stream `id` is in `state` (looked up afresh each time), or 40 s
+ * (a sanitizer build on a loaded machine). */
 static bool run_until_state(fx_t *fx, const char *id, const char *state)
 {
-    for (double end = vg_now_mono() + 20; vg_now_mono() < end; usleep(5000)) {
+    for (double end = vg_now_mono() + 40; vg_now_mono() < end; usleep(5000)) {
         event_base_loop(fx->base, EVLOOP_NONBLOCK);
         vg_stream_t *s = vg_streams_find(fx->ss, id);
         if (s && strcmp(vg_stream_state(s), state) == 0) return true;
