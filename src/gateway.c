@@ -169,6 +169,7 @@ int vg_gateway_new(vg_config_t *cfg, const char *log_level_override, vg_gateway_
     gw->cfg = cfg;
     gw->log_level_override = vg_xstrdup(log_level_override);
     gw->started_at = vg_now_wall();
+    gw->started_mono = vg_now_mono();
     gw->base = event_base_new();
     VG_CHECK(gw->base);
     signal(SIGPIPE, SIG_IGN);
@@ -211,6 +212,7 @@ int vg_gateway_new(vg_config_t *cfg, const char *log_level_override, vg_gateway_
                             .q = gw->q,
                             .on_status = vg_gw_on_status,
                             .on_changed = vg_gw_on_changed,
+                            .owns = vg_gw_owns_stream,
                             .arg = gw};
     gw->control = vg_control_new(&co);
     if (start_http(gw) != 0 || vg_gw_mqtt_start(gw) != 0) {

@@ -39,6 +39,8 @@ typedef struct {
     void (*on_status)(void *arg, const char *status);
     /* a stream was added, removed or changed: persist, republish status */
     void (*on_changed)(void *arg, const char *stream_id, bool removed);
+    /* whether this instance's shard runs the stream (add_stream); NULL: every stream */
+    bool (*owns)(void *arg, const char *stream_id);
     void *arg;
 } vg_control_opts_t;
 
