@@ -27,6 +27,7 @@ const int kDefaultInput = 192;
 const float kBoxKeypoint = 0.2f; /* keypoints at least this sure make the box */
 const float kBoxPad = 0.1f;      /* the box grows by this fraction of its size a side */
 const float kDuplicateIou = 0.5f;
+const int kMinKeypoints = 4;    /* MultiPose: fewer sure keypoints than this is no person */
 const float kCentreBias = 1.8f; /* the decode's distance weighting: 1 / (d + 1.8) */
 
 enum Head { kCenter, kHeatmap, kRegress, kOffset, kHeads };
@@ -241,8 +242,8 @@ void to_image(const Letterbox &lb, int width, int height, vg_keypoint_t *kp)
     }
 }
 
-/* The extent of the sure keypoints, padded; false when fewer than two are sure. */
-bool keypoint_box(const vg_keypoint_t *kp, vg_box_t *box)
+/* The extent of the sure keypoints, padded; false when fewer than min_n are sure. */
+bool keypoint_box(const vg_keypoint_t *kp, int min_n, vg_box_t *box)
 {
     float x0 = 1, y0 = 1, x1 = 0, y1 = 0;
     int n = 0;
@@ -254,7 +255,7 @@ bool keypoint_box(const vg_keypoint_t *kp, vg_box_t *box)
         y1 = std::max(y1, kp[k].y);
         n++;
     }
-    if (n < 2) return false;
+    if (n < min_n) return false;
     float px = (x1 - x0) * kBoxPad, py = (y1 - y0) * kBoxPad;
     x0 = std::max(0.0f, x0 - px);
     y0 = std::max(0.0f, y0 - py);
@@ -285,7 +286,7 @@ size_t decode_single(vg_pose_model *m, const Map *heads, const Letterbox &lb, in
     for (int k = 0; k < VG_POSE_KEYPOINTS; k++)
         sum += out->kp[k].score;
     out->score = sum / VG_POSE_KEYPOINTS;
-    if (!keypoint_box(out->kp, &out->box))
+    if (!keypoint_box(out->kp, 2, &out->box))
         out->box = {(float)rect.x / width, (float)rect.y / height, (float)rect.width / width,
                     (float)rect.height / height};
     return 1;
@@ -301,7 +302,7 @@ size_t decode_multi(vg_pose_model *m, const Map *heads, const Letterbox &lb, int
         p.score = c.first;
         decode_person(heads, m->input_size, c.second.y, c.second.x, p.kp);
         to_image(lb, width, height, p.kp);
-        if (!keypoint_box(p.kp, &p.box)) continue;
+        if (!keypoint_box(p.kp, kMinKeypoints, &p.box)) continue;
         bool dup = false;
         for (size_t i = 0; i < n && !dup; i++)
             dup = iou(out[i].box, p.box) > kDuplicateIou;

@@ -86,11 +86,12 @@ static bool centre_inside(vg_box_t a, vg_box_t b)
     return cx >= b.x && cx <= b.x + b.w && cy >= b.y && cy <= b.y + b.h;
 }
 
-/* The nearer of centre and bottom-centre distances, in the track box's longer side,
- * measured in view heights (x scaled by the aspect). */
+/* The nearer of centre and bottom-centre distances, in the longer side of the larger box
+ * (a person's length whether standing or lying; a box shrunk to a few keypoints does not
+ * shrink the gate), all measured in view heights (x scaled by the aspect). */
 static float distance(vg_box_t track, vg_box_t obs, float aspect)
 {
-    float size = fmaxf(track.w * aspect, track.h);
+    float size = fmaxf(fmaxf(track.w * aspect, track.h), fmaxf(obs.w * aspect, obs.h));
     if (!(size > 0)) return INFINITY;
     float dx = (obs.x + obs.w / 2 - track.x - track.w / 2) * aspect;
     float dyc = obs.y + obs.h / 2 - track.y - track.h / 2;

@@ -41,6 +41,7 @@ typedef struct {
     double first_down_t;         /* first time a track is lying/sitting after fall_start */
     int64_t before_id, after_id; /* the main person's track before and after the fall */
     int n_frames;
+    int after, after_down; /* samples past fall_end + guard; those with a track down */
 } clip_t;
 
 static int total[T_N][P_N];
@@ -113,12 +114,18 @@ static void track_step(clip_t *c, vg_tracker_t *tr, const vg_pose_t *p, size_t n
     vg_track_t tracks[VG_TRACK_MAX];
     size_t nt = vg_tracker_tracks(tr, tracks, VG_TRACK_MAX);
     int64_t main_id = main_track(tracks, nt, t);
+    bool any_down = false;
     for (size_t i = 0; i < nt; i++) {
         vg_posture_t s = tracks[i].posture;
         bool down = s == VG_POSTURE_LYING || s == VG_POSTURE_SITTING;
         if (c->fall && down && tracks[i].last_seen >= t && t >= c->fall_start &&
             isnan(c->first_down_t))
             c->first_down_t = t;
+        any_down |= down;
+    }
+    if (c->fall && t > c->fall_end + o->guard) {
+        c->after++;
+        c->after_down += any_down;
     }
     if (c->fall && t < c->fall_start && main_id >= 0) c->before_id = main_id;
     if (c->fall && t > c->fall_end + 1.0 && main_id >= 0 && c->after_id < 0) c->after_id = main_id;
@@ -200,10 +207,10 @@ static void report_clip(const clip_t *c)
     if (!c->fall) return;
     double lag = c->first_down_t - c->fall_end;
     printf("%-16s down_within_3s=%s (first down at %.2f s, %+.2f s from fall_end) "
-           "same_track=%s (%lld -> %lld)\n",
+           "same_track=%s (%lld -> %lld) down_after_fall=%d/%d samples\n",
            c->name, !isnan(lag) && lag <= 3.0 ? "yes" : "no", c->first_down_t, lag,
            c->before_id >= 0 && c->before_id == c->after_id ? "yes" : "no", (long long)c->before_id,
-           (long long)c->after_id);
+           (long long)c->after_id, c->after_down, c->after);
 }
 
 int main(int argc, char **argv)

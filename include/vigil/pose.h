@@ -85,9 +85,10 @@ int vg_pose_input_size(const vg_pose_model_t *m);
 /* Estimates poses in `region` of the image (normalised; NULL: the whole image), which is
  * letterboxed to the square input. Single-person models always give one pose (check its
  * score); give them a crop around a person (vg_pose_crop_box). Multi-person models give
- * the people whose centre scores >= min_score, best first, duplicates (box IoU > 0.5)
- * removed. Writes at most max_out poses to out (caller-owned), their number to *n_out,
- * the network time in ms to *forward_ms (may be NULL). Returns 0, VG_EINVAL or VG_EIO. */
+ * the people whose centre scores >= min_score and who have at least 4 keypoints scoring
+ * >= 0.2, best first, duplicates (box IoU > 0.5) removed. Writes at most max_out poses to out
+ * (caller-owned), their number to *n_out, the network time in ms to *forward_ms (may be NULL).
+ * Returns 0, VG_EINVAL or VG_EIO. */
 int vg_pose_run(vg_pose_model_t *m, const uint8_t *bgr, int width, int height, int stride,
                 const vg_box_t *region, float min_score, vg_pose_t *out, size_t max_out,
                 size_t *n_out, double *forward_ms);

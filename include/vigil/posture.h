@@ -33,7 +33,7 @@
 extern "C" {
 #endif
 
-#define VG_POSTURE_SURE 0.3f /* keypoints scoring at least this are used */
+#define VG_POSTURE_SURE 0.2f /* keypoints scoring at least this are used (as for boxes) */
 
 typedef enum {
     VG_POSTURE_UNKNOWN = 0,

@@ -9,8 +9,8 @@
  * other) are one person. People are matched to tracks greedily by cost
  * 1 - IoU + distance, against both the track's last box and its constant-velocity
  * prediction; a pair is allowed when the IoU is >= min_iou or the distance (the nearer of
- * centre-to-centre and bottom-centre to bottom-centre, in the track's size, its box's
- * longer side in pixels) is <= gate, so a person whose box turns from tall to wide as they
+ * centre-to-centre and bottom-centre to bottom-centre, in the longer side of the larger
+ * of the two boxes, in pixels) is <= gate, so a person whose box turns from tall to wide as they
  * fall keeps their track. Ageing is by time: a track unseen for max_age_s dies (a
  * tentative one after tentative_age_s); a new person starts a tentative track that is
  * confirmed, and gets its id, once seen in confirm_hits updates at distinct times. */
