@@ -7,7 +7,10 @@
  * and whether the track that was upright before the fall is the one down after it.
  * A development tool (not a ctest): one thread, everything on stdout.
  *
- *   vigil-care-eval [--fps N] [--guard S] [--model ONNX] [-v] labels.json clip.mp4...
+ * --hold S holds each clip's last frame S seconds longer, as camsim serving a tpad'ed clip
+ * would (a room camera keeps watching the person on the floor).
+ *
+ *   vigil-care-eval [--fps N] [--guard S] [--hold S] [--model ONNX] [-v] labels.json clip...
  */
 #include "vigil/common.h"
 #include "vigil/pose.h"
@@ -28,7 +31,7 @@ static const char *const truth_names[T_N] = {"upright", "down"};
 static const char *const pred_names[P_N] = {"upright", "sitting", "lying", "unknown", "none"};
 
 typedef struct {
-    double fps, guard;
+    double fps, guard, hold;
     const char *model;
     int verbose;
 } opts_t;
@@ -42,11 +45,12 @@ typedef struct {
     int64_t before_id, after_id; /* the main person's track before and after the fall */
     int n_frames;
     int after, after_down; /* samples past fall_end + guard; those with a track down */
+    int lying;             /* samples with a live track lying (what a walk must never have) */
 } clip_t;
 
 static int total[T_N][P_N];
 
-static FILE *open_frames(const char *path, double fps, int *w, int *h, double *rate)
+static FILE *open_frames(const char *path, double fps, double hold, int *w, int *h, double *rate)
 {
     char *cmd = vg_xasprintf("ffprobe -v error -select_streams v:0 -show_entries "
                              "stream=width,height,r_frame_rate -of csv=p=0 '%s'",
@@ -60,8 +64,9 @@ static FILE *open_frames(const char *path, double fps, int *w, int *h, double *r
     }
     pclose(p);
     *rate = fps > 0 ? fps : (double)num / den;
-    char vf[64] = "";
-    if (fps > 0) snprintf(vf, sizeof(vf), "-vf fps=%g", fps);
+    char vf[128];
+    snprintf(vf, sizeof(vf), "-vf tpad=stop_mode=clone:stop_duration=%g", hold);
+    if (fps > 0) snprintf(vf + strlen(vf), sizeof(vf) - strlen(vf), ",fps=%g", fps);
     cmd = vg_xasprintf("ffmpeg -v error -i '%s' %s -f rawvideo -pix_fmt bgr24 -", path, vf);
     p = popen(cmd, "r");
     free(cmd);
@@ -114,7 +119,7 @@ static void track_step(clip_t *c, vg_tracker_t *tr, const vg_pose_t *p, size_t n
     vg_track_t tracks[VG_TRACK_MAX];
     size_t nt = vg_tracker_tracks(tr, tracks, VG_TRACK_MAX);
     int64_t main_id = main_track(tracks, nt, t);
-    bool any_down = false;
+    bool any_down = false, lying_now = false;
     for (size_t i = 0; i < nt; i++) {
         vg_posture_t s = tracks[i].posture;
         bool down = s == VG_POSTURE_LYING || s == VG_POSTURE_SITTING;
@@ -122,7 +127,9 @@ static void track_step(clip_t *c, vg_tracker_t *tr, const vg_pose_t *p, size_t n
             isnan(c->first_down_t))
             c->first_down_t = t;
         any_down |= down;
+        lying_now |= s == VG_POSTURE_LYING && tracks[i].last_seen >= t;
     }
+    c->lying += lying_now;
     if (c->fall && t > c->fall_end + o->guard) {
         c->after++;
         c->after_down += any_down;
@@ -154,7 +161,7 @@ static void run_clip(clip_t *c, const char *path, vg_pose_model_t *m, const opts
 {
     int w = 0, h = 0;
     double rate = 0;
-    FILE *p = open_frames(path, o->fps, &w, &h, &rate);
+    FILE *p = open_frames(path, o->fps, o->hold, &w, &h, &rate);
     size_t size = (size_t)w * h * 3;
     uint8_t *bgr = vg_xmalloc(size);
     vg_tracker_cfg_t tc = {.view_aspect = (float)w / (float)h};
@@ -204,7 +211,10 @@ static void load_label(clip_t *c, json_t *labels)
 static void report_clip(const clip_t *c)
 {
     print_confusion(c->name, (int(*)[P_N])c->confusion);
-    if (!c->fall) return;
+    if (!c->fall) {
+        printf("%-16s samples with a track lying: %d of %d\n", c->name, c->lying, c->n_frames);
+        return;
+    }
     double lag = c->first_down_t - c->fall_end;
     printf("%-16s down_within_3s=%s (first down at %.2f s, %+.2f s from fall_end) "
            "same_track=%s (%lld -> %lld) down_after_fall=%d/%d samples\n",
@@ -215,9 +225,10 @@ static void report_clip(const clip_t *c)
 
 int main(int argc, char **argv)
 {
-    opts_t o = {0, 0.5, NULL, 0};
+    opts_t o = {0, 0.5, 0, NULL, 0};
     static const struct option longs[] = {{"fps", required_argument, NULL, 'f'},
                                           {"guard", required_argument, NULL, 'g'},
+                                          {"hold", required_argument, NULL, 'h'},
                                           {"model", required_argument, NULL, 'm'},
                                           {NULL, 0, NULL, 0}};
     for (int c; (c = getopt_long(argc, argv, "v", longs, NULL)) != -1;) {
@@ -225,6 +236,8 @@ int main(int argc, char **argv)
             o.fps = atof(optarg);
         else if (c == 'g')
             o.guard = atof(optarg);
+        else if (c == 'h')
+            o.hold = atof(optarg);
         else if (c == 'm')
             o.model = optarg;
         else if (c == 'v')
@@ -234,7 +247,7 @@ int main(int argc, char **argv)
     }
     if (argc - optind < 2) {
         fprintf(stderr,
-                "usage: %s [--fps N] [--guard S] [--model ONNX] [-v] labels.json "
+                "usage: %s [--fps N] [--guard S] [--hold S] [--model ONNX] [-v] labels.json "
                 "clip...\n",
                 argv[0]);
         return 2;
