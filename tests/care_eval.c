@@ -4,13 +4,18 @@
  * a posture confusion table for the most confident person (truth from labels.json:
  * upright before fall_start, down after fall_end, each widened by --guard seconds; walk
  * clips upright throughout), whether a track is lying or sitting within 3 s of fall_end,
- * and whether the track that was upright before the fall is the one down after it.
+ * and whether a track down 1 s after fall_end was upright before fall_start (one person,
+ * one track_id, through the fall).
  * A development tool (not a ctest): one thread, everything on stdout.
  *
  * --hold S holds each clip's last frame S seconds longer, as camsim serving a tpad'ed clip
  * would (a room camera keeps watching the person on the floor).
  *
- *   vigil-care-eval [--fps N] [--guard S] [--hold S] [--model ONNX] [-v] labels.json clip...
+ * --lightning ONNX runs Lightning on a crop around each track seen in the last second and
+ * MultiPose only when there is none or a crop loses its person.
+ *
+ *   vigil-care-eval [--fps N] [--guard S] [--hold S] [--model ONNX] [--lightning ONNX] [-v]
+ *                   labels.json clip...
  */
 #include "vigil/common.h"
 #include "vigil/pose.h"
@@ -34,15 +39,20 @@ typedef struct {
     double fps, guard, hold;
     const char *model;
     int verbose;
+    vg_pose_model_t *lightning; /* --lightning: on crops around tracks, MultiPose otherwise */
 } opts_t;
+
+static int runs_multi, runs_single;
+static double ms_multi, ms_single;
 
 typedef struct {
     const char *name;
     bool fall;
     double fall_start, fall_end;
     int confusion[T_N][P_N];
-    double first_down_t;         /* first time a track is lying/sitting after fall_start */
-    int64_t before_id, after_id; /* the main person's track before and after the fall */
+    double first_down_t; /* first time a track is lying/sitting after fall_start */
+    int64_t same_id;     /* a track down after the fall that was upright before it, or -1 */
+    bool judged;         /* same_id looked for (the first sample 1 s past fall_end) */
     int n_frames;
     int after, after_down; /* samples past fall_end + guard; those with a track down */
     int lying;             /* samples with a live track lying (what a walk must never have) */
@@ -91,19 +101,14 @@ static int truth_at(const clip_t *c, double t, double guard)
     return -1;
 }
 
-/* The track whose box best matches the most confident person, or -1. */
-static int64_t main_track(const vg_track_t *tracks, size_t n, double now)
+/* Down now, and upright at some time before the fall started. */
+static bool was_upright_then_down(const vg_track_t *k, double fall_start)
 {
-    int64_t id = -1;
-    float best = -1;
-    for (size_t i = 0; i < n; i++) {
-        if (tracks[i].last_seen < now) continue;
-        if (tracks[i].score > best) {
-            best = tracks[i].score;
-            id = tracks[i].id;
-        }
-    }
-    return id;
+    if (k->posture != VG_POSTURE_LYING && k->posture != VG_POSTURE_SITTING) return false;
+    for (size_t i = 0; i < k->n_history; i++)
+        if (k->history[i].posture == VG_POSTURE_UPRIGHT && k->history[i].t < fall_start)
+            return true;
+    return false;
 }
 
 static void track_step(clip_t *c, vg_tracker_t *tr, const vg_pose_t *p, size_t n, int w, int h,
@@ -118,7 +123,6 @@ static void track_step(clip_t *c, vg_tracker_t *tr, const vg_pose_t *p, size_t n
     vg_tracker_update(tr, t, obs, n, ids);
     vg_track_t tracks[VG_TRACK_MAX];
     size_t nt = vg_tracker_tracks(tr, tracks, VG_TRACK_MAX);
-    int64_t main_id = main_track(tracks, nt, t);
     bool any_down = false, lying_now = false;
     for (size_t i = 0; i < nt; i++) {
         vg_posture_t s = tracks[i].posture;
@@ -134,8 +138,11 @@ static void track_step(clip_t *c, vg_tracker_t *tr, const vg_pose_t *p, size_t n
         c->after++;
         c->after_down += any_down;
     }
-    if (c->fall && t < c->fall_start && main_id >= 0) c->before_id = main_id;
-    if (c->fall && t > c->fall_end + 1.0 && main_id >= 0 && c->after_id < 0) c->after_id = main_id;
+    if (c->fall && t > c->fall_end + 1.0 && !c->judged) {
+        c->judged = true;
+        for (size_t i = 0; i < nt && c->same_id < 0; i++)
+            if (was_upright_then_down(&tracks[i], c->fall_start)) c->same_id = tracks[i].id;
+    }
     if (o->verbose)
         for (size_t i = 0; i < nt; i++)
             printf("  track t=%.2f id=%lld %s (%.2f) seen=%.2f box %.2f %.2f %.2f %.2f\n", t,
@@ -157,6 +164,36 @@ static void verbose_frame(double t, int truth, const vg_pose_t *p, size_t n, int
     printf("\n");
 }
 
+#define LIGHTNING_MIN_SCORE 0.25f /* a crop's pose is kept when its mean score is this */
+
+/* Lightning on a crop around every track seen in the last second; MultiPose on the whole
+ * frame when there is none or a crop finds nobody. */
+static size_t estimate(vg_pose_model_t *m, const opts_t *o, vg_tracker_t *tr, const uint8_t *bgr,
+                       int w, int h, double t, vg_pose_t *poses)
+{
+    vg_track_t tracks[VG_TRACK_MAX];
+    size_t nt = o->lightning ? vg_tracker_tracks(tr, tracks, VG_TRACK_MAX) : 0, n = 0, got = 0;
+    double ms = 0;
+    bool lost = false;
+    for (size_t i = 0; i < nt && n < VG_POSE_MAX_PEOPLE; i++) {
+        if (t - tracks[i].last_seen > 1.0) continue;
+        vg_box_t crop = vg_pose_crop_box(tracks[i].box, w, h);
+        VG_CHECK(vg_pose_run(o->lightning, bgr, w, h, 3 * w, &crop, 0, &poses[n], 1, &got, &ms) ==
+                 0);
+        runs_single++;
+        ms_single += ms;
+        if (got && poses[n].score >= LIGHTNING_MIN_SCORE)
+            n++;
+        else
+            lost = true;
+    }
+    if (n > 0 && !lost) return n;
+    VG_CHECK(vg_pose_run(m, bgr, w, h, 3 * w, NULL, 0.2f, poses, VG_POSE_MAX_PEOPLE, &n, &ms) == 0);
+    runs_multi++;
+    ms_multi += ms;
+    return n;
+}
+
 static void run_clip(clip_t *c, const char *path, vg_pose_model_t *m, const opts_t *o)
 {
     int w = 0, h = 0;
@@ -169,9 +206,7 @@ static void run_clip(clip_t *c, const char *path, vg_pose_model_t *m, const opts
     for (int i = 0; fread(bgr, 1, size, p) == size; i++) {
         double t = i / rate;
         vg_pose_t poses[VG_POSE_MAX_PEOPLE];
-        size_t n = 0;
-        VG_CHECK(
-            vg_pose_run(m, bgr, w, h, 3 * w, NULL, 0.2f, poses, VG_POSE_MAX_PEOPLE, &n, NULL) == 0);
+        size_t n = estimate(m, o, tr, bgr, w, h, t, poses);
         int truth = truth_at(c, t, o->guard);
         if (truth >= 0) {
             c->confusion[truth][predicted(poses, n, w, h)]++;
@@ -205,7 +240,7 @@ static void load_label(clip_t *c, json_t *labels)
     c->fall_start = json_number_value(json_object_get(l, "fall_start"));
     c->fall_end = json_number_value(json_object_get(l, "fall_end"));
     c->first_down_t = NAN;
-    c->before_id = c->after_id = -1;
+    c->same_id = -1;
 }
 
 static void report_clip(const clip_t *c)
@@ -217,20 +252,30 @@ static void report_clip(const clip_t *c)
     }
     double lag = c->first_down_t - c->fall_end;
     printf("%-16s down_within_3s=%s (first down at %.2f s, %+.2f s from fall_end) "
-           "same_track=%s (%lld -> %lld) down_after_fall=%d/%d samples\n",
+           "same_track=%s (id %lld) down_after_fall=%d/%d samples\n",
            c->name, !isnan(lag) && lag <= 3.0 ? "yes" : "no", c->first_down_t, lag,
-           c->before_id >= 0 && c->before_id == c->after_id ? "yes" : "no", (long long)c->before_id,
-           (long long)c->after_id, c->after_down, c->after);
+           c->same_id > 0 ? "yes" : "no", (long long)c->same_id, c->after_down, c->after);
+}
+
+static vg_pose_model_t *load(const char *path, int input_size)
+{
+    vg_pose_spec_t spec = {path, path, input_size};
+    vg_pose_model_t *m = NULL;
+    char err[256];
+    if (vg_pose_new(&spec, &m, err, sizeof(err)) != 0) {
+        fprintf(stderr, "%s\n", err);
+        exit(2);
+    }
+    return m;
 }
 
 int main(int argc, char **argv)
 {
-    opts_t o = {0, 0.5, 0, NULL, 0};
-    static const struct option longs[] = {{"fps", required_argument, NULL, 'f'},
-                                          {"guard", required_argument, NULL, 'g'},
-                                          {"hold", required_argument, NULL, 'h'},
-                                          {"model", required_argument, NULL, 'm'},
-                                          {NULL, 0, NULL, 0}};
+    opts_t o = {.guard = 0.5};
+    static const struct option longs[] = {
+        {"fps", required_argument, NULL, 'f'},       {"guard", required_argument, NULL, 'g'},
+        {"hold", required_argument, NULL, 'h'},      {"model", required_argument, NULL, 'm'},
+        {"lightning", required_argument, NULL, 'l'}, {NULL, 0, NULL, 0}};
     for (int c; (c = getopt_long(argc, argv, "v", longs, NULL)) != -1;) {
         if (c == 'f')
             o.fps = atof(optarg);
@@ -240,6 +285,8 @@ int main(int argc, char **argv)
             o.hold = atof(optarg);
         else if (c == 'm')
             o.model = optarg;
+        else if (c == 'l')
+            o.lightning = load(optarg, 192);
         else if (c == 'v')
             o.verbose = 1;
         else
@@ -255,13 +302,12 @@ int main(int argc, char **argv)
     json_error_t jerr;
     json_t *labels = json_load_file(argv[optind], 0, &jerr);
     if (!labels) return fprintf(stderr, "%s: %s\n", argv[optind], jerr.text), 2;
-    char *model = o.model ? vg_xstrdup(o.model)
-                          : vg_xasprintf("%s/../../models/pose/movenet-multipose-256.onnx",
-                                         dirname(vg_xstrdup(argv[optind])));
-    vg_pose_spec_t spec = {"multipose", model, 256};
-    vg_pose_model_t *m = NULL;
-    char err[256];
-    if (vg_pose_new(&spec, &m, err, sizeof(err)) != 0) return fprintf(stderr, "%s\n", err), 2;
+    char *dir = vg_xstrdup(argv[optind]);
+    char *model =
+        o.model ? vg_xstrdup(o.model)
+                : vg_xasprintf("%s/../../models/pose/movenet-multipose-256.onnx", dirname(dir));
+    free(dir);
+    vg_pose_model_t *m = load(model, 256);
     int n_down = 0, n_same = 0, n_fall = 0;
     for (int i = optind + 1; i < argc; i++) {
         clip_t c = {.name = basename(argv[i])};
@@ -271,12 +317,16 @@ int main(int argc, char **argv)
         report_clip(&c);
         n_fall += c.fall;
         n_down += c.fall && c.first_down_t - c.fall_end <= 3.0;
-        n_same += c.fall && c.before_id >= 0 && c.before_id == c.after_id;
+        n_same += c.fall && c.same_id > 0;
     }
     print_confusion("all", total);
+    printf("forward passes: MultiPose %d (%.1f ms mean), Lightning %d (%.1f ms mean)\n", runs_multi,
+           runs_multi ? ms_multi / runs_multi : 0.0, runs_single,
+           runs_single ? ms_single / runs_single : 0.0);
     printf("falls: %d; down within 3 s of fall_end: %d; same track through the fall: %d\n", n_fall,
            n_down, n_same);
     vg_pose_free(m);
+    vg_pose_free(o.lightning);
     json_decref(labels);
     free(model);
     return 0;
