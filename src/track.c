@@ -80,6 +80,12 @@ static float iou(vg_box_t a, vg_box_t b)
     return uni > 0 ? inter / uni : 0;
 }
 
+/* A box with a positive, finite size: anything else is not a person. */
+static bool valid_box(vg_box_t b)
+{
+    return isfinite(b.x) && isfinite(b.y) && isfinite(b.w) && isfinite(b.h) && b.w > 0 && b.h > 0;
+}
+
 static bool centre_inside(vg_box_t a, vg_box_t b)
 {
     float cx = a.x + a.w / 2, cy = a.y + a.h / 2;
@@ -259,6 +265,8 @@ int vg_tracker_update(vg_tracker_t *t, double now, const vg_track_obs_t *obs, si
     int of_obs[VG_TRACK_MAX * 2], np = 0;
     size_t used = n < VG_ARRAY_LEN(people) ? n : VG_ARRAY_LEN(people);
     for (size_t i = 0; i < used; i++) {
+        of_obs[i] = -1;
+        if (!valid_box(obs[i].box)) continue;
         of_obs[i] = group(people, np, &obs[i]);
         if (of_obs[i] == np) np++;
     }

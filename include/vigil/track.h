@@ -82,7 +82,8 @@ void vg_tracker_free(vg_tracker_t *t); /* NULL ok */
 
 /* Ages the tracks to `now`, matches the n observations (borrowed) and writes each one's
  * track id to ids[i] (caller-owned, n entries; may be NULL): > 0 for a confirmed track, 0
- * for a tentative one or when VG_TRACK_MAX tracks are live. Returns 0 or VG_EINVAL. */
+ * for a tentative one, when VG_TRACK_MAX tracks are live, or for a box without a positive
+ * finite size (ignored). Returns 0 or VG_EINVAL. */
 int vg_tracker_update(vg_tracker_t *t, double now, const vg_track_obs_t *obs, size_t n,
                       int64_t *ids);
 

@@ -261,6 +261,15 @@ static void test_limits_and_arguments(void **state)
         with_id += ids[i] > 0;
     assert_int_equal(with_id, VG_TRACK_MAX);
     vg_tracker_free(t);
+    /* boxes without a size are nobody */
+    t = vg_tracker_new(NULL);
+    vg_track_obs_t bad[3] = {det(0.1f, 0.1f, 0, 0.2f), det(NAN, 0.1f, 0.1f, 0.2f),
+                             det(0.1f, 0.1f, 0.1f, INFINITY)};
+    for (int s = 0; s < 3; s++)
+        assert_int_equal(vg_tracker_update(t, s * 0.5, bad, 3, ids), 0);
+    assert_int_equal(ids[0] + ids[1] + ids[2], 0);
+    assert_int_equal(live(t), 0);
+    vg_tracker_free(t);
     vg_tracker_free(NULL);
 }
 
