@@ -5,6 +5,7 @@
 #include <math.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <string.h>
 
 #define UPRIGHT_TORSO_DEG 35.0f /* torso within this of vertical: upright or sitting */
 #define LYING_TORSO_DEG 60.0f   /* torso this far from vertical: lying */
@@ -158,8 +159,16 @@ vg_posture_result_t vg_posture_classify(const vg_keypoint_t *kp, vg_box_t box, i
     return m.r;
 }
 
+static const char *const names[] = {"unknown", "upright", "sitting", "lying"};
+
 const char *vg_posture_name(vg_posture_t p)
 {
-    static const char *const names[] = {"unknown", "upright", "sitting", "lying"};
     return (unsigned)p < sizeof(names) / sizeof(names[0]) ? names[p] : "unknown";
+}
+
+vg_posture_t vg_posture_parse(const char *name)
+{
+    for (size_t i = 0; name && i < sizeof(names) / sizeof(names[0]); i++)
+        if (strcmp(names[i], name) == 0) return (vg_posture_t)i;
+    return VG_POSTURE_UNKNOWN;
 }

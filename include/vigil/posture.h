@@ -61,6 +61,8 @@ vg_posture_result_t vg_posture_classify(const vg_keypoint_t *kp, vg_box_t box, i
 
 /* "upright", "sitting", "lying" or "unknown" (static strings). */
 const char *vg_posture_name(vg_posture_t p);
+/* The posture so named, VG_POSTURE_UNKNOWN for any other string or NULL. */
+vg_posture_t vg_posture_parse(const char *name);
 
 #ifdef __cplusplus
 }

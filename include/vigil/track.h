@@ -21,6 +21,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <jansson.h>
+
 #include "vigil/detector.h"
 #include "vigil/posture.h"
 
@@ -92,6 +94,20 @@ size_t vg_tracker_tracks(const vg_tracker_t *t, vg_track_t *out, size_t max);
 
 /* The live confirmed track with this id, or NULL (borrowed until the next update). */
 const vg_track_t *vg_tracker_get(const vg_tracker_t *t, int64_t id);
+
+/* ---- JSON (src/track_json.c) ---- */
+
+/* One update from one frame's inference messages (a JSON array, borrowed): every element
+ * of a message's "detections" (score "confidence"; source detector) and "poses" (score
+ * "score", "posture" and "posture_confidence"; source pose) with a "box" {x, y, w, h} is an
+ * observation; each gets "track_id" set to its id, or null while its track is tentative.
+ * At most 2 * VG_TRACK_MAX observations; the rest get no track_id. Returns 0 or
+ * VG_EINVAL. */
+int vg_track_annotate(vg_tracker_t *t, double now, json_t *results);
+
+/* {track_id, first_seen, last_seen, box {x, y, w, h}, speed, posture, posture_confidence,
+ *  history [{t, posture}]} (times as given to the tracker). Caller owns the reference. */
+json_t *vg_track_json(const vg_track_t *k);
 
 #ifdef __cplusplus
 }

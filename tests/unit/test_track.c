@@ -3,7 +3,8 @@
  * sample rate changes nothing, a falling person whose box turns from tall to wide (and
  * whom the detector loses) stays one track whose posture turns to lying, births need two
  * sightings, posture changes need two votes, and detector and pose observations of one
- * sample are one person. Synthetic boxes: no models needed. */
+ * sample are one person; the JSON face annotates one frame's messages with track ids.
+ * Synthetic boxes: no models needed. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -273,6 +274,57 @@ static void test_limits_and_arguments(void **state)
     vg_tracker_free(NULL);
 }
 
+/* One frame's messages: a person detector's detections and a pose estimator's poses of
+ * the same person get the same track_id; a tentative one gets null; posture strings and
+ * scores are read; the track's JSON carries its history. */
+static void test_annotate_json(void **state)
+{
+    (void)state;
+    vg_tracker_t *t = vg_tracker_new(NULL);
+    const char *frame =
+        "[{\"worker\": \"people\", \"detections\": [{\"label\": \"person\", \"confidence\": 0.9,"
+        "   \"box\": {\"x\": 0.30, \"y\": 0.20, \"w\": 0.10, \"h\": 0.50}}]},"
+        " {\"worker\": \"motion\", \"motion_boxes\": [{\"x\": 0.3, \"y\": 0.2, \"w\": 0.1, \"h\": "
+        "0.1}]},"
+        " {\"worker\": \"pose\", \"poses\": [{\"score\": 0.8, \"posture\": \"sitting\","
+        "   \"posture_confidence\": 0.9, \"box\": {\"x\": 0.31, \"y\": 0.22, \"w\": 0.09, \"h\": "
+        "0.46}},"
+        "  {\"score\": 0.5, \"box\": {\"x\": 0.8}}]}]";
+    json_t *msgs[2];
+    for (int i = 0; i < 2; i++) {
+        msgs[i] = json_loads(frame, 0, NULL);
+        assert_non_null(msgs[i]);
+        assert_int_equal(vg_track_annotate(t, i * 0.5, msgs[i]), 0);
+    }
+    json_t *det0 = json_array_get(json_object_get(json_array_get(msgs[0], 0), "detections"), 0);
+    assert_true(json_is_null(json_object_get(det0, "track_id"))); /* tentative */
+    json_t *det = json_array_get(json_object_get(json_array_get(msgs[1], 0), "detections"), 0);
+    json_t *poses = json_object_get(json_array_get(msgs[1], 2), "poses");
+    assert_int_equal(json_integer_value(json_object_get(det, "track_id")), 1);
+    assert_int_equal(json_integer_value(json_object_get(json_array_get(poses, 0), "track_id")), 1);
+    /* a pose without a whole box is no observation; motion boxes are not people */
+    assert_null(json_object_get(json_array_get(poses, 1), "track_id"));
+    assert_null(json_object_get(
+        json_array_get(json_object_get(json_array_get(msgs[1], 1), "motion_boxes"), 0),
+        "track_id"));
+    const vg_track_t *k = vg_tracker_get(t, 1);
+    assert_int_equal(k->posture, VG_POSTURE_SITTING);
+    assert_float_equal(k->score, 0.9f, 1e-6);
+    json_t *j = vg_track_json(k);
+    assert_int_equal(json_integer_value(json_object_get(j, "track_id")), 1);
+    assert_string_equal(json_string_value(json_object_get(j, "posture")), "sitting");
+    assert_int_equal(json_array_size(json_object_get(j, "history")), 1);
+    assert_float_equal(json_number_value(json_object_get(j, "last_seen")), 0.5, 1e-9);
+    json_decref(j);
+    assert_int_equal(vg_track_annotate(t, 1.0, json_object()), VG_EINVAL);
+    for (int i = 0; i < 2; i++)
+        json_decref(msgs[i]);
+    assert_int_equal(vg_posture_parse("lying"), VG_POSTURE_LYING);
+    assert_int_equal(vg_posture_parse("LYING"), VG_POSTURE_UNKNOWN);
+    assert_int_equal(vg_posture_parse(NULL), VG_POSTURE_UNKNOWN);
+    vg_tracker_free(t);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -285,6 +337,7 @@ int main(void)
         cmocka_unit_test(test_posture_votes),
         cmocka_unit_test(test_split_updates_of_one_sample),
         cmocka_unit_test(test_limits_and_arguments),
+        cmocka_unit_test(test_annotate_json),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
