@@ -282,8 +282,9 @@ int vg_tracker_update(vg_tracker_t *t, double now, const vg_track_obs_t *obs, si
         if (k->id == 0 && k->hits >= t->cfg.confirm_hits) k->id = t->next_id++;
     }
     for (size_t i = 0; ids && i < n; i++)
-        ids[i] =
-            i < used && people[of_obs[i]].track >= 0 ? t->slots[people[of_obs[i]].track].pub.id : 0;
+        ids[i] = i < used && of_obs[i] >= 0 && people[of_obs[i]].track >= 0
+                     ? t->slots[people[of_obs[i]].track].pub.id
+                     : 0;
     return VG_OK;
 }
 
