@@ -316,7 +316,9 @@ static void test_annotate_json(void **state)
     assert_int_equal(json_array_size(json_object_get(j, "history")), 1);
     assert_float_equal(json_number_value(json_object_get(j, "last_seen")), 0.5, 1e-9);
     json_decref(j);
-    assert_int_equal(vg_track_annotate(t, 1.0, json_object()), VG_EINVAL);
+    json_t *not_array = json_object();
+    assert_int_equal(vg_track_annotate(t, 1.0, not_array), VG_EINVAL);
+    json_decref(not_array);
     for (int i = 0; i < 2; i++)
         json_decref(msgs[i]);
     assert_int_equal(vg_posture_parse("lying"), VG_POSTURE_LYING);
