@@ -2,8 +2,10 @@
 # The demo: installs what is missing, builds, then runs a small ward on this machine:
 # mosquitto, vigil-camsim serving rooms made from ../shared/fixtures (some with a person,
 # some empty), and vigild watching them with a configuration generated from
-# config/vigil.yaml. Prints the web page URL and a mosquitto_sub command; Ctrl-C stops
-# everything it started.
+# config/vigil.yaml. The broker is locked down as deploy/mosquitto ships it: no anonymous
+# clients, passwords made by make-passwd.sh (in build/demo/secrets), and the ACL (only
+# the orchestrator user commands vigild, only vigil publishes results and status).
+# Prints the web page URL and mosquitto_sub commands; Ctrl-C stops everything it started.
 #   VIGIL_BUILD_DIR        build folder (default: build)
 #   VIGIL_DEMO_NO_BUILD=1  skip install-deps and the build (use what VIGIL_BUILD_DIR has)
 #   VIGIL_SHARED_DIR       fixtures and models (default: ../shared)
@@ -86,12 +88,19 @@ for r in "${ROOMS[@]}"; do
     CAMS+=(--camera "$room=$clip")
 done
 
-# ---- broker
+# ---- broker: deploy/mosquitto's ACL, passwords made for this run
 MQTT_PORT=${VIGIL_DEMO_MQTT_PORT:-$(pick_port 1883)}
-printf 'listener %s 127.0.0.1\nallow_anonymous true\npersistence false\n' "$MQTT_PORT" >"$RUN/mosquitto.conf"
+SECRETS=$RUN/secrets
+"$REPO/deploy/mosquitto/make-passwd.sh" "$SECRETS" >/dev/null
+{
+    printf 'listener %s 127.0.0.1\npersistence false\nallow_anonymous false\n' "$MQTT_PORT"
+    printf 'password_file %s\nacl_file %s\n' "$SECRETS/passwd" "$REPO/deploy/mosquitto/acl"
+    [ "$(id -u)" != 0 ] || echo "user root" # as root, keep the rights to read $SECRETS
+} >"$RUN/mosquitto.conf"
 mosquitto -c "$RUN/mosquitto.conf" >"$RUN/mosquitto.log" 2>&1 &
 PIDS+=($!)
-wait_for 10 "${PIDS[-1]}" mosquitto_pub -h 127.0.0.1 -p "$MQTT_PORT" -t vigil/demo/probe -m x ||
+wait_for 10 "${PIDS[-1]}" mosquitto_sub -h 127.0.0.1 -p "$MQTT_PORT" -u dashboard \
+    -P "$(cat "$SECRETS/dashboard.password")" -t care/probe -E -W 2 ||
     die_with_log "mosquitto did not start on port $MQTT_PORT" "$RUN/mosquitto.log"
 
 # ---- cameras
@@ -106,12 +115,14 @@ HTTP_PORT=${VIGIL_DEMO_HTTP_PORT:-$(pick_port 8080)}
 rooms_arg=()
 for r in "${ROOMS[@]}"; do rooms_arg+=("${r%%=*}=rtsp://127.0.0.1:$RTSP_PORT/${r%%=*}"); done
 MODEL=$($PY - "$REPO/config/vigil.yaml" "$RUN/vigil.yaml" "$SHARED/models" "$REPO/web" \
-    "$MQTT_PORT" "$HTTP_PORT" "${rooms_arg[@]}" <<'PY'
+    "$MQTT_PORT" "$HTTP_PORT" "$SECRETS/vigil.password" "${rooms_arg[@]}" <<'PY'
 import os, sys, yaml
-base, out, models_dir, web, mqtt_port, http_port = sys.argv[1:7]
-rooms = [a.split("=", 1) for a in sys.argv[7:]]
+base, out, models_dir, web, mqtt_port, http_port, mqtt_pw = sys.argv[1:8]
+rooms = [a.split("=", 1) for a in sys.argv[8:]]
 cfg = yaml.safe_load(open(base))
 cfg["mqtt"]["port"] = int(mqtt_port)
+cfg["mqtt"]["username"] = "vigil"  # deploy/mosquitto/acl
+cfg["mqtt"]["password_file"] = mqtt_pw
 cfg["http"]["listen"] = "127.0.0.1:" + http_port
 cfg["http"]["web_root"] = web
 cfg["models_dir"] = models_dir
@@ -137,12 +148,15 @@ VIGILD=${PIDS[-1]}
 wait_for 20 "$VIGILD" curl -sf "http://127.0.0.1:$HTTP_PORT/healthz" ||
     die_with_log "vigild did not start" "$RUN/vigild.log"
 
+SUB="mosquitto_sub -h 127.0.0.1 -p $MQTT_PORT -u dashboard -P \"\$(cat $SECRETS/dashboard.password)\""
 cat <<EOF
 
 vigil demo is running ($((${#ROOMS[@]})) rooms, model $MODEL):
   web page    http://127.0.0.1:$HTTP_PORT/
-  results     mosquitto_sub -h 127.0.0.1 -p $MQTT_PORT -t 'care/inferences/#' -v
-  everything  mosquitto_sub -h 127.0.0.1 -p $MQTT_PORT -t 'care/#' -v
+  results     $SUB -t 'care/inferences/#' -v
+  everything  $SUB -t 'care/#' -v
+  commands    mosquitto_pub -h 127.0.0.1 -p $MQTT_PORT -u orchestrator -P "\$(cat $SECRETS/orchestrator.password)" -t care/control/vigil-demo -m '{"command": ...}'
+  broker      only vigil, orchestrator and dashboard may log in (deploy/mosquitto/acl); passwords in $SECRETS
   REST        curl -s http://127.0.0.1:$HTTP_PORT/api/v1/streams
   metrics     curl -s http://127.0.0.1:$HTTP_PORT/metrics
   cameras     rtsp://127.0.0.1:$RTSP_PORT/{$(IFS=,; echo "${ROOMS[*]%%=*}")}

@@ -6,7 +6,7 @@ set -eu
 PKGS="build-essential cmake pkg-config clang libclang-rt-14-dev
 libevent-dev libmicrohttpd-dev libjansson-dev libyaml-dev libcmocka-dev
 libavcodec-dev libavformat-dev libswscale-dev libavutil-dev libopencv-dev
-libmosquitto-dev mosquitto mosquitto-clients libsystemd-dev
+libmosquitto-dev libssl-dev mosquitto mosquitto-clients libsystemd-dev
 ffmpeg libgstrtspserver-1.0-dev gstreamer1.0-plugins-good gstreamer1.0-plugins-bad
 gstreamer1.0-plugins-base gstreamer1.0-tools
 prometheus python3-opencv python3-onnx python3-numpy python3-yaml curl jq procps iproute2

@@ -257,12 +257,31 @@ static bool url_has_scheme(const char *url, const char *scheme)
     return strncmp(url, scheme, n) == 0 && strncmp(url + n, "://", 3) == 0;
 }
 
+/* What FFmpeg may open for this URL, nested opens included (a playlist, a redirect):
+ * RTSP and what it runs on, or the file protocol for a file path (vg_config_check_url
+ * admits nothing else); any other URL only its own scheme. */
+#define RTSP_PROTOCOLS "rtsp,rtsps,tcp,udp,tls,rtp,srtp"
+static void set_whitelist(AVDictionary **opts, const vg_capture_t *c)
+{
+    const char *url = c->cfg.url, *sep = strstr(url, "://");
+    char scheme[32];
+    if (url_has_scheme(url, "rtsp") || url_has_scheme(url, "rtsps"))
+        av_dict_set(opts, "protocol_whitelist", RTSP_PROTOCOLS, 0);
+    else if (c->cfg.is_file || !sep || (size_t)(sep - url) >= sizeof(scheme))
+        av_dict_set(opts, "protocol_whitelist", "file", 0);
+    else {
+        snprintf(scheme, sizeof(scheme), "%.*s", (int)(sep - url), url);
+        av_dict_set(opts, "protocol_whitelist", scheme, 0);
+    }
+}
+
 /* Protocol timeouts (µs) as a second line behind interrupt_cb: later than our own open
  * and read deadlines, so those fire first and the error says what happened (an RTSP
  * server that never answers otherwise reads as "Invalid data"). */
 static AVDictionary *input_options(const vg_capture_t *c)
 {
     AVDictionary *opts = NULL;
+    set_whitelist(&opts, c);
     char us[32];
     double backstop = (c->cfg.read_s > c->cfg.open_s ? c->cfg.read_s : c->cfg.open_s) + 1.0;
     snprintf(us, sizeof(us), "%lld", (long long)(backstop * 1e6));

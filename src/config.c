@@ -22,8 +22,6 @@ static const char *const log_levels[] = {"debug", "info", "warn", "error", NULL}
 static const char *const deploy_modes[] = {"multi_stream", "single_stream", NULL};
 static const char *const model_formats[] = {"darknet", "onnx", "builtin", NULL};
 static const char *const model_tasks[] = {"detect", "pose", NULL};
-static const char *const worker_types[] = {"person_detector", "motion_detector",
-                                           "flow_analyzer", "pose_estimator", NULL};
 static const char *const transports[] = {"tcp", "udp", NULL};
 
 /* ---- schema ---------------------------------------------------------------- */
@@ -35,6 +33,16 @@ static const field_t rect_fields[] = {
     {.name = "h", .kind = K_INT, .off = OFF(vg_rect_t, h), .def = NULL, .min = 1, .max = 100000, .flags = F_REQUIRED},
 };
 static const schema_t rect_schema = {.what = "rectangle", .fields = rect_fields, .n_fields = VG_ARRAY_LEN(rect_fields), .size = sizeof(vg_rect_t)};
+
+/* Privacy masks are fractions of the frame, so they hold at any resolution. */
+#define MASK_HINT "privacy masks are fractions of the frame (0..1): divide pixels by the frame's width or height"
+static const field_t mask_fields[] = {
+    {.name = "x", .kind = K_DBL, .off = OFF(vg_mask_t, x), .def = NULL, .min = 0, .max = 1, .flags = F_REQUIRED, .hint = MASK_HINT},
+    {.name = "y", .kind = K_DBL, .off = OFF(vg_mask_t, y), .def = NULL, .min = 0, .max = 1, .flags = F_REQUIRED, .hint = MASK_HINT},
+    {.name = "w", .kind = K_DBL, .off = OFF(vg_mask_t, w), .def = NULL, .min = 0.0001, .max = 1, .flags = F_REQUIRED, .hint = MASK_HINT},
+    {.name = "h", .kind = K_DBL, .off = OFF(vg_mask_t, h), .def = NULL, .min = 0.0001, .max = 1, .flags = F_REQUIRED, .hint = MASK_HINT},
+};
+static const schema_t mask_schema = {.what = "privacy mask", .fields = mask_fields, .n_fields = VG_ARRAY_LEN(mask_fields), .size = sizeof(vg_mask_t)};
 
 static const field_t gate_fields[] = {
     {.name = "enabled", .kind = K_BOOL, .off = OFF(vg_motion_gate_cfg_t, enabled), .def = "true"},
@@ -53,7 +61,7 @@ static const field_t worker_spec_fields[] = {
 static const schema_t worker_spec_schema = {.what = "worker spec", .fields = worker_spec_fields, .n_fields = VG_ARRAY_LEN(worker_spec_fields), .size = 0};
 
 static const field_t worker_fields[] = {
-    {.name = "type", .kind = K_ENUM, .off = OFF(vg_worker_cfg_t, type), .def = NULL, .names = worker_types,
+    {.name = "type", .kind = K_ENUM, .off = OFF(vg_worker_cfg_t, type), .def = NULL, .names = vg_config_worker_types,
      .flags = F_REQUIRED},
     {.name = "worker_id", .kind = K_STR, .off = OFF(vg_worker_cfg_t, worker_id), .def = NULL, .flags = F_ID},
     {.name = "spec", .kind = K_OBJ, .off = 0, .def = NULL, .sub = &worker_spec_schema},
@@ -74,7 +82,7 @@ static const field_t stream_fields[] = {
     {.name = "enabled", .kind = K_BOOL, .off = OFF(vg_stream_cfg_t, enabled), .def = "true"},
     {.name = "workers", .kind = K_LIST, .off = OFF(vg_stream_cfg_t, workers), .def = NULL, .sub = &worker_schema,
      .count_off = CNT(vg_stream_cfg_t, n_workers)},
-    {.name = "privacy_masks", .kind = K_LIST, .off = OFF(vg_stream_cfg_t, privacy_masks), .def = NULL, .sub = &rect_schema,
+    {.name = "privacy_masks", .kind = K_LIST, .off = OFF(vg_stream_cfg_t, privacy_masks), .def = NULL, .sub = &mask_schema,
      .count_off = CNT(vg_stream_cfg_t, n_privacy_masks)},
 };
 static const schema_t stream_schema = {.what = "stream", .fields = stream_fields, .n_fields = VG_ARRAY_LEN(stream_fields), .size = sizeof(vg_stream_cfg_t),
@@ -134,6 +142,7 @@ static const field_t capture_fields[] = {
     {.name = "reconnect_max_s", .kind = K_DBL,
      .off = OFF(vg_capture_cfg_defaults_t, reconnect_max_s), .def = "10", .min = 0.01,
      .max = 3600},
+    {.name = "allow_files", .kind = K_BOOL, .off = OFF(vg_capture_cfg_defaults_t, allow_files), .def = "false"},
 };
 static const schema_t capture_schema = {.what = "capture", .fields = capture_fields, .n_fields = VG_ARRAY_LEN(capture_fields), .size = 0};
 
@@ -361,7 +370,8 @@ static bool store_scalar(ctx_t *c, const field_t *f, void *base, const char *s, 
             return false;
         }
         if (d < f->min || d > f->max) {
-            *why = vg_xasprintf("expected a number from %g to %g, got %s", f->min, f->max, s);
+            *why = vg_xasprintf("expected a number from %g to %g, got %s%s%s", f->min, f->max, s,
+                                f->hint ? "; " : "", f->hint ? f->hint : "");
             return false;
         }
         *(double *)dst = d;

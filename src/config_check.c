@@ -1,96 +1,15 @@
 /* config_check.c — validation across keys once the walker has filled the structs:
  * references (model_id), uniqueness (stream_id, worker_id), stream URL resolution,
- * file readability of models, and derived defaults (client_id, worker ids). Reports
+ * file readability of models, limits (limits.h), privacy masks inside the frame, and
+ * derived defaults (client_id, worker ids). Reports
  * every problem with the position of the offending key. Pure; loop thread. */
 #include "config_internal.h"
 
 #include <errno.h>
-#include <libavformat/avformat.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-
-bool vg_config_valid_id(const char *s)
-{
-    size_t n = s ? strlen(s) : 0;
-    if (n < 1 || n > 64)
-        return false;
-    for (const char *p = s; *p; p++) {
-        char ch = *p;
-        bool ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
-                  (ch >= '0' && ch <= '9') || ch == '_' || ch == '.' || ch == '-';
-        if (!ok)
-            return false;
-    }
-    return true;
-}
-
-static bool ffmpeg_has_protocol(const char *scheme)
-{
-    void *opaque = NULL;
-    const char *name;
-    while ((name = avio_enum_protocols(&opaque, 0)))
-        if (strcmp(name, scheme) == 0)
-            return true;
-    /* rtsp and rtsps are demuxers that open their own connections */
-    return (strcmp(scheme, "rtsp") == 0 || strcmp(scheme, "rtsps") == 0) &&
-           av_find_input_format("rtsp") != NULL;
-}
-
-int vg_config_check_url(const char *url, const char **why)
-{
-    if (!url || !*url) {
-        *why = "is empty";
-        return VG_EINVAL;
-    }
-    for (const char *p = url; *p; p++) {
-        if ((unsigned char)*p < 0x20 || *p == 0x7f) {
-            *why = "contains control characters";
-            return VG_EINVAL;
-        }
-    }
-    const char *colon = strstr(url, "://");
-    if (!colon)
-        return VG_OK; /* a plain path: FFmpeg's file protocol */
-    char scheme[32];
-    size_t n = (size_t)(colon - url);
-    if (n == 0 || n >= sizeof(scheme)) {
-        *why = "has no valid scheme";
-        return VG_EINVAL;
-    }
-    for (size_t i = 0; i < n; i++)
-        scheme[i] = (char)(url[i] >= 'A' && url[i] <= 'Z' ? url[i] + 32 : url[i]);
-    scheme[n] = '\0';
-    if (!ffmpeg_has_protocol(scheme)) {
-        *why = "has a scheme FFmpeg cannot open";
-        return VG_EINVAL;
-    }
-    return VG_OK;
-}
-
-const char *vg_worker_type_name(vg_worker_type_t type)
-{
-    static const char *const names[] = {"person_detector", "motion_detector", "flow_analyzer",
-                                        "pose_estimator"};
-    return (unsigned)type < VG_ARRAY_LEN(names) ? names[type] : "unknown";
-}
-
-const vg_model_cfg_t *vg_config_find_model(const vg_config_t *cfg, const char *model_id)
-{
-    for (size_t i = 0; model_id && i < cfg->n_models; i++)
-        if (cfg->models[i].model_id && strcmp(cfg->models[i].model_id, model_id) == 0)
-            return &cfg->models[i];
-    return NULL;
-}
-
-const vg_stream_cfg_t *vg_config_find_stream(const vg_config_t *cfg, const char *stream_id)
-{
-    for (size_t i = 0; stream_id && i < cfg->n_streams; i++)
-        if (cfg->streams[i].stream_id && strcmp(cfg->streams[i].stream_id, stream_id) == 0)
-            return &cfg->streams[i];
-    return NULL;
-}
 
 static void check_model_file(ctx_t *c, const vg_model_cfg_t *m, const char *key,
                              char **path, const char *models_dir)
@@ -202,6 +121,31 @@ void vg_cfg_check_worker(ctx_t *c, const vg_config_t *cfg, vg_worker_cfg_t *w, c
                   "unavailable and the stream's other workers will run", key);
 }
 
+/* Masks are fractions of the frame and must lie inside it. */
+static void check_masks(ctx_t *c, const vg_stream_cfg_t *s, const char *key)
+{
+    char k[320], idx[48];
+    for (size_t i = 0; i < s->n_privacy_masks; i++) {
+        const vg_mask_t *m = &s->privacy_masks[i];
+        const char *over = m->x + m->w > 1 + 1e-6 ? "w" : m->y + m->h > 1 + 1e-6 ? "h" : NULL;
+        if (!over)
+            continue;
+        snprintf(idx, sizeof(idx), "privacy_masks[%zu].%s", i, over);
+        vg_cfg_report(c, false, s->mark, "key '%s': the mask reaches past the frame (%s + %s > 1)",
+                      join(k, sizeof(k), key, idx), *over == 'w' ? "x" : "y", over);
+    }
+}
+
+/* Limits of limits.h, reported at the stream's position. */
+static void check_limits(ctx_t *c, const vg_config_t *cfg, const vg_stream_cfg_t *s,
+                         const char *key)
+{
+    const char *field = NULL;
+    char why[200], k[320];
+    if (vg_config_check_limits(cfg, s, &field, why, sizeof(why)) != 0)
+        vg_cfg_report(c, false, s->mark, "key '%s': %s", join(k, sizeof(k), key, field), why);
+}
+
 void vg_cfg_check_stream(ctx_t *c, const vg_config_t *cfg, vg_stream_cfg_t *s, const char *key)
 {
     char k[320];
@@ -228,13 +172,15 @@ void vg_cfg_check_stream(ctx_t *c, const vg_config_t *cfg, vg_stream_cfg_t *s, c
             s->url = vg_xstrdup(s->rtsp_url_raw ? s->rtsp_url_raw : s->url_raw);
         }
         const char *why = NULL;
-        if (s->url && !s->source_id && vg_config_check_url(s->url, &why) != 0) {
+        if (s->url && vg_config_check_url(s->url, cfg->capture.allow_files, &why) != 0) {
             char *red = vg_redact_url(s->url);
-            vg_cfg_report(c, false, s->url_mark, "key '%s': URL '%s' %s",
-                          join(k, sizeof(k), key, s->rtsp_url_raw ? "rtsp_url" : "url"), red, why);
+            const char *name = s->source_id ? "source_id" : s->rtsp_url_raw ? "rtsp_url" : "url";
+            vg_cfg_report(c, false, s->source_id ? s->source_mark : s->url_mark,
+                          "key '%s': URL '%s' %s", join(k, sizeof(k), key, name), red, why);
             free(red);
         }
     }
+    check_masks(c, s, key);
     for (size_t j = 0; j < s->n_workers; j++) {
         char wkey[300], idx[32];
         snprintf(idx, sizeof(idx), "workers[%zu]", j);
@@ -246,6 +192,7 @@ void vg_cfg_check_stream(ctx_t *c, const vg_config_t *cfg, vg_stream_cfg_t *s, c
                               "key '%s': worker_id '%s' is used twice in the stream (set "
                               "'worker_id' to tell them apart)", wkey, s->workers[j].worker_id);
     }
+    check_limits(c, cfg, s, key);
 }
 
 static void check_listen(ctx_t *c, const char *listen, vg_mark_t m)
@@ -257,6 +204,21 @@ static void check_listen(ctx_t *c, const char *listen, vg_mark_t m)
         vg_cfg_report(c, false, m,
                       "key 'http.listen': expected HOST:PORT with a port from 1 to 65535, got '%s'",
                       listen);
+}
+
+/* stream_url_template builds camera URLs from source ids: it must give rtsp(s) URLs. */
+static void check_template(ctx_t *c, const vg_config_t *cfg)
+{
+    const char *tpl = cfg->stream_url_template, *why = NULL;
+    if (!*tpl)
+        return;
+    const char *ph = strstr(tpl, "{source_id}");
+    char *url = ph ? vg_xasprintf("%.*sx%s", (int)(ph - tpl), tpl, ph + strlen("{source_id}"))
+                   : vg_xasprintf("%sx", tpl);
+    if (vg_config_check_url(url, cfg->capture.allow_files, &why) != 0)
+        vg_cfg_report(c, false, vg_cfg_mark(c, "stream_url_template"),
+                      "key 'stream_url_template': URLs it builds %s", why);
+    free(url);
 }
 
 void vg_cfg_check(ctx_t *c, vg_config_t *cfg)
@@ -281,6 +243,7 @@ void vg_cfg_check(ctx_t *c, vg_config_t *cfg)
         vg_cfg_report(c, false, cfg->streams[1].mark,
                       "deployment_mode single_stream allows one stream, got %zu", cfg->n_streams);
     check_models(c, cfg);
+    check_template(c, cfg);
     for (size_t i = 0; i < cfg->n_streams; i++) {
         vg_stream_cfg_t *s = &cfg->streams[i];
         char key[64];

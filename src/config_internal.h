@@ -42,6 +42,7 @@ typedef struct {
     size_t count_off;         /* K_LIST */
     size_t mark_off;          /* F_MARK */
     unsigned flags;
+    const char *hint; /* appended to a range error */
 } field_t;
 
 struct schema {
@@ -64,6 +65,7 @@ typedef struct {
 } ctx_t;
 
 extern const schema_t vg_config_root_schema;
+extern const char *const vg_config_worker_types[]; /* by vg_worker_type_t, NULL-terminated */
 extern const schema_t *const vg_config_stream_schema;
 extern const schema_t *const vg_config_worker_schema;
 

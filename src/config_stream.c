@@ -59,10 +59,7 @@ vg_stream_cfg_t *vg_stream_cfg_dup(const vg_stream_cfg_t *s)
         w->model_id = vg_xstrdup(w->model_id);
         w->unavailable_reason = vg_xstrdup(w->unavailable_reason);
     }
-    d->privacy_masks = vg_xcalloc(s->n_privacy_masks ? s->n_privacy_masks : 1,
-                                  sizeof(*d->privacy_masks));
-    if (s->n_privacy_masks)
-        memcpy(d->privacy_masks, s->privacy_masks, s->n_privacy_masks * sizeof(vg_rect_t));
+    d->privacy_masks = vg_privacy_copy(s->privacy_masks, s->n_privacy_masks);
     return d;
 }
 

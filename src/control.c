@@ -14,8 +14,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define SEEN_MAX 1024
-#define MAX_BUSY 256
+#define SEEN_MAX VG_LIMIT_SEEN_COMMANDS
+#define MAX_BUSY VG_LIMIT_BUSY_STREAMS
 
 typedef enum { SCOPE_INSTANCE = 1, SCOPE_STREAM = 2, SCOPE_ANY = 3 } scope_t;
 typedef enum { P_NUM, P_INT, P_ID, P_STR, P_OBJ, P_ANY } ptype_t;
@@ -124,7 +124,8 @@ static void seen_add(vg_control_t *c, const char *id, vg_ack_fn fn, void *arg)
     s->origin_arg = arg;
 }
 
-static void busy_set(vg_control_t *c, const char *stream_id, bool on)
+/* False when the stream cannot be marked busy: VG_LIMIT_BUSY_STREAMS are already. */
+static bool busy_set(vg_control_t *c, const char *stream_id, bool on)
 {
     for (size_t i = 0; i < c->n_busy; i++) {
         if (strcmp(c->busy[i], stream_id) == 0) {
@@ -132,11 +133,14 @@ static void busy_set(vg_control_t *c, const char *stream_id, bool on)
                 free(c->busy[i]);
                 c->busy[i] = c->busy[--c->n_busy];
             }
-            return;
+            return true;
         }
     }
-    if (on && c->n_busy < MAX_BUSY)
+    if (on && c->n_busy == MAX_BUSY)
+        return false;
+    if (on)
         c->busy[c->n_busy++] = vg_xstrdup(stream_id);
+    return true;
 }
 
 static bool busy_get(const vg_control_t *c, const char *stream_id)
@@ -272,6 +276,11 @@ static void on_model_loaded(void *arg, bool ok, const char *error)
 /* Applies x->next now, or after loading x->model_id when it is set. */
 static void apply_next(vg_control_t *c, cmd_ctx_t *x, vg_stream_t *s)
 {
+    if (x->model_id && !busy_set(c, x->stream_id, true)) {
+        reject(c, x, "busy", "stream_id", "%d streams are already changing models (the limit)",
+               VG_LIMIT_BUSY_STREAMS);
+        return;
+    }
     reconfiguring(c);
     if (!x->model_id) {
         vg_stream_apply(s, x->next);
@@ -279,7 +288,6 @@ static void apply_next(vg_control_t *c, cmd_ctx_t *x, vg_stream_t *s)
         return;
     }
     const vg_model_cfg_t *m = vg_config_find_model(c->o.cfg, x->model_id);
-    busy_set(c, x->stream_id, true);
     load_msg_t *lm = vg_xcalloc(1, sizeof(*lm));
     lm->c = c;
     lm->x = x;
@@ -344,6 +352,13 @@ static vg_stream_cfg_t *next_cfg(vg_control_t *c, cmd_ctx_t *x, vg_stream_t *s)
             free(w->model_id);
             w->model_id = vg_xstrdup(model);
         }
+    }
+    const char *field = NULL;
+    char why[160];
+    if (vg_config_check_limits(c->o.cfg, n, &field, why, sizeof(why)) != 0) {
+        vg_stream_cfg_free(n);
+        reject(c, x, "invalid_param", field, "%s", why);
+        return NULL;
     }
     x->model_id = vg_xstrdup(model);
     return n;

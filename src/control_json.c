@@ -51,9 +51,9 @@ json_t *vg_control_stream_to_json(const vg_stream_cfg_t *sc)
     }
     json_t *masks = json_array();
     for (size_t i = 0; i < sc->n_privacy_masks; i++) {
-        const vg_rect_t *r = &sc->privacy_masks[i];
-        json_array_append_new(masks, json_pack("{s:i, s:i, s:i, s:i}", "x", r->x, "y", r->y, "w",
-                                               r->w, "h", r->h));
+        const vg_mask_t *m = &sc->privacy_masks[i];
+        json_array_append_new(masks, json_pack("{s:f, s:f, s:f, s:f}", "x", m->x, "y", m->y, "w",
+                                               m->w, "h", m->h));
     }
     json_t *j = json_pack("{s:s, s:f, s:b, s:o, s:o}", "stream_id", sc->stream_id, "fps", sc->fps,
                           "enabled", sc->enabled, "workers", workers, "privacy_masks", masks);

@@ -637,18 +637,11 @@ extern "C" int vg_flow_run(vg_flow_t *f, const uint8_t *bgr, int width, int heig
 namespace
 {
 
-/* Fills each mask black, its edges rounded outward to whole pixels. */
-void black_out(cv::Mat &img, const vg_box_t *masks, size_t n)
+/* Privacy masks: the one implementation is vg_privacy_apply (privacy.c). */
+void black_out(cv::Mat &img, const vg_mask_t *masks, size_t n)
 {
-    for (size_t i = 0; i < n; i++) {
-        const vg_box_t &r = masks[i];
-        if (!(r.w > 0.0f && r.h > 0.0f)) continue;
-        int x0 = std::max(0, (int)std::floor(r.x * img.cols));
-        int y0 = std::max(0, (int)std::floor(r.y * img.rows));
-        int x1 = std::min(img.cols, (int)std::ceil((r.x + r.w) * img.cols));
-        int y1 = std::min(img.rows, (int)std::ceil((r.y + r.h) * img.rows));
-        if (x1 > x0 && y1 > y0) img(cv::Rect(x0, y0, x1 - x0, y1 - y0)).setTo(cv::Scalar::all(0));
-    }
+    CV_Assert(img.type() == CV_8UC3);
+    vg_privacy_apply(img.data, img.cols, img.rows, (int)img.step, masks, n);
 }
 
 void draw_boxes(cv::Mat &img, const vg_detection_t *boxes, size_t n)
@@ -681,7 +674,7 @@ uint8_t *copy_out(const uint8_t *data, size_t len)
 }
 
 int snapshot_jpeg(const uint8_t *bgr, int width, int height, int stride, int out_width,
-                  const vg_detection_t *boxes, size_t n_boxes, const vg_box_t *masks,
+                  const vg_detection_t *boxes, size_t n_boxes, const vg_mask_t *masks,
                   size_t n_masks, int quality, uint8_t **jpeg, size_t *len)
 {
     if (!valid_image(bgr, width, height, stride) || !jpeg || !len || (!boxes && n_boxes) ||
@@ -721,7 +714,7 @@ int image_out(const cv::Mat &img, uint8_t **bgr, int *width, int *height)
 
 extern "C" int vg_snapshot_jpeg(const uint8_t *bgr, int width, int height, int stride,
                                 int out_width, const vg_detection_t *boxes, size_t n_boxes,
-                                const vg_box_t *masks, size_t n_masks, int quality, uint8_t **jpeg,
+                                const vg_mask_t *masks, size_t n_masks, int quality, uint8_t **jpeg,
                                 size_t *len)
 {
     return guarded("vg_snapshot_jpeg", [&] {

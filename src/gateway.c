@@ -1,5 +1,5 @@
 /* gateway.c — owns the loop thread: the libevent base, the live configuration,
- * signals (TERM/INT drain and exit, HUP reload), and the HTTP server with the core
+ * signals (TERM/INT drain and exit, HUP reload: gateway_reload.c), and the HTTP server with the core
  * routes. Start order: metrics, HTTP, streams; shutdown runs in reverse, bounded by
  * a drain timeout. Nothing here blocks: slow work runs on other threads. */
 #include "vigil/gateway.h"
@@ -8,6 +8,7 @@
 #include "vigil/http.h"
 #include "vigil/log.h"
 #include "vigil/metrics.h"
+#include "vigil/secret.h"
 
 #include <errno.h>
 #include <event2/thread.h>
@@ -19,30 +20,6 @@
 #include <unistd.h>
 
 #define DRAIN_TIMEOUT_S 5
-
-char *vg_read_secret_file(const char *path, const char *what)
-{
-    FILE *f = fopen(path, "r");
-    if (!f) {
-        VG_ERROR("gateway", "secret_unreadable", "{s:s, s:s, s:s}", "secret", what, "path", path,
-                 "error", strerror(errno));
-        return NULL;
-    }
-    char buf[4096];
-    char *line = fgets(buf, sizeof(buf), f);
-    fclose(f);
-    if (!line)
-        buf[0] = '\0';
-    char *s = buf;
-    while (*s == ' ' || *s == '\t')
-        s++;
-    size_t n = strlen(s);
-    while (n && (s[n - 1] == '\n' || s[n - 1] == '\r' || s[n - 1] == ' ' || s[n - 1] == '\t'))
-        s[--n] = '\0';
-    char *out = vg_xstrdup(s);
-    memset(buf, 0, sizeof(buf));
-    return out;
-}
 
 /* ---- core routes ---------------------------------------------------------------- */
 
@@ -78,7 +55,7 @@ static int start_http(vg_gateway_t *gw)
 {
     const vg_http_cfg_t *hc = &gw->cfg->http;
     char *token = NULL;
-    if (*hc->auth_token_file && !(token = vg_read_secret_file(hc->auth_token_file, "http token")))
+    if (*hc->auth_token_file && !(token = vg_secret_read_file(hc->auth_token_file, "http token")))
         return VG_EIO;
     vg_http_opts_t o = {
         .listen = hc->listen,
@@ -100,108 +77,6 @@ static int start_http(vg_gateway_t *gw)
     vg_http_add_routes(gw->http, core_routes, VG_ARRAY_LEN(core_routes), gw);
     VG_INFO("http", "listening", "{s:s}", "listen", hc->listen);
     return VG_OK;
-}
-
-/* ---- reload ---------------------------------------------------------------------- */
-
-static bool str_diff(const char *a, const char *b)
-{
-    return strcmp(a ? a : "", b ? b : "") != 0;
-}
-
-/* Lists the changed settings that only take effect after a restart. */
-static json_t *restart_only_changes(const vg_config_t *a, const vg_config_t *b)
-{
-    json_t *keys = json_array();
-    const struct {
-        const char *key;
-        bool changed;
-    } checks[] = {
-        {"instance_id", str_diff(a->instance_id, b->instance_id)},
-        {"mqtt", a->mqtt.enabled != b->mqtt.enabled || str_diff(a->mqtt.host, b->mqtt.host) ||
-                     a->mqtt.port != b->mqtt.port || a->mqtt.qos != b->mqtt.qos ||
-                     str_diff(a->mqtt.client_id, b->mqtt.client_id) ||
-                     str_diff(a->mqtt.username, b->mqtt.username) ||
-                     str_diff(a->mqtt.password_file, b->mqtt.password_file) ||
-                     str_diff(a->mqtt.topic_prefix, b->mqtt.topic_prefix) ||
-                     str_diff(a->mqtt.tls.ca_file, b->mqtt.tls.ca_file) ||
-                     a->mqtt.keepalive_s != b->mqtt.keepalive_s},
-        {"http.listen", str_diff(a->http.listen, b->http.listen)},
-        {"http.max_connections", a->http.max_connections != b->http.max_connections},
-        {"http.web_root", str_diff(a->http.web_root, b->http.web_root)},
-        {"inference.threads", a->inference_threads != b->inference_threads},
-        {"models", a->n_models != b->n_models},
-        {"state_file", str_diff(a->state_file, b->state_file)},
-        {"shard", a->shard_index != b->shard_index || a->shard_count != b->shard_count},
-    };
-    for (size_t i = 0; i < VG_ARRAY_LEN(checks); i++)
-        if (checks[i].changed)
-            json_array_append_new(keys, json_string(checks[i].key));
-    return keys;
-}
-
-#define SWAP(a, b)                                                                         \
-    do {                                                                                   \
-        __typeof__(a) tmp_ = (a);                                                          \
-        (a) = (b);                                                                         \
-        (b) = tmp_;                                                                        \
-    } while (0)
-
-/* Restart-only settings keep their running values in the new configuration (the old
- * one, freed next, takes the new values): the MQTT session, listeners, the model
- * registry the executors loaded, the state file and the shard stay as they started. */
-static void keep_running_values(vg_config_t *next, vg_config_t *old)
-{
-    SWAP(next->instance_id, old->instance_id);
-    SWAP(next->mqtt, old->mqtt);
-    SWAP(next->http.listen, old->http.listen);
-    SWAP(next->http.web_root, old->http.web_root);
-    SWAP(next->http.max_connections, old->http.max_connections);
-    SWAP(next->inference_threads, old->inference_threads);
-    SWAP(next->state_file, old->state_file);
-    SWAP(next->shard_index, old->shard_index);
-    SWAP(next->shard_count, old->shard_count);
-    SWAP(next->models_dir, old->models_dir);
-    SWAP(next->models, old->models);
-    SWAP(next->n_models, old->n_models);
-}
-
-static void reload(vg_gateway_t *gw)
-{
-    vg_diag_t diag = {0};
-    vg_config_t *next = NULL;
-    if (vg_config_load(gw->cfg->path, &next, &diag) != 0) {
-        json_t *errs = json_array();
-        for (size_t i = 0; i < diag.n_errors; i++)
-            json_array_append_new(errs, json_string(diag.errors[i]));
-        VG_ERROR("gateway", "config_reload_failed", "{s:s, s:o, s:s}", "path", gw->cfg->path,
-                 "errors", errs, "action", "keeping the running configuration");
-        vg_series_inc(gw->reloads_failed);
-        vg_diag_clear(&diag);
-        return;
-    }
-    vg_diag_clear(&diag);
-    json_t *restart = restart_only_changes(gw->cfg, next);
-    if (!gw->log_level_override)
-        vg_log_set_level(next->log_level);
-    char *token = NULL;
-    if (*next->http.auth_token_file)
-        token = vg_read_secret_file(next->http.auth_token_file, "http token");
-    if (gw->http && (token || !*next->http.auth_token_file))
-        vg_http_set_auth(gw->http, token, next->http.auth_reads);
-    free(token);
-    if (json_array_size(restart))
-        VG_WARN("gateway", "config_needs_restart", "{s:O}", "keys", restart);
-    json_decref(restart);
-    vg_config_t *old = gw->cfg;
-    keep_running_values(next, old);
-    gw->cfg = next;
-    vg_streams_set_config(gw->streams, next);
-    vg_control_set_config(gw->control, next);
-    vg_gw_streams_reload(gw, next);
-    vg_config_free(old);
-    vg_series_inc(gw->reloads_ok);
-    VG_INFO("gateway", "config_reloaded", "{s:s}", "path", next->path);
 }
 
 /* ---- signals and shutdown ---------------------------------------------------------- */
@@ -280,7 +155,7 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
     if (sig == SIGHUP) {
         VG_INFO("gateway", "reload", "{s:s}", "path", gw->cfg->path);
         sd_notify(0, "RELOADING=1");
-        reload(gw);
+        vg_gw_reload(gw);
         sd_notify(0, "READY=1");
         return;
     }

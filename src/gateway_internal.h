@@ -1,5 +1,5 @@
 /* gateway_internal.h — the gateway's state, shared by gateway.c (start, stop,
- * signals, reload), gateway_streams.c (streams, results, state file, sharding) and
+ * signals), gateway_reload.c (SIGHUP), gateway_streams.c (streams, results, state file, sharding) and
  * rest.c (the REST API). Loop thread only. */
 #ifndef VIGIL_GATEWAY_INTERNAL_H
 #define VIGIL_GATEWAY_INTERNAL_H
@@ -40,7 +40,8 @@ struct vg_gateway {
 
 /* gateway_streams.c */
 int vg_gw_streams_start(vg_gateway_t *gw);
-void vg_gw_streams_reload(vg_gateway_t *gw, const vg_config_t *next);
+/* held: {stream_id: model_id} of file streams left as they run (or not started). */
+void vg_gw_streams_reload(vg_gateway_t *gw, const vg_config_t *next, const json_t *held);
 void vg_gw_save_state(vg_gateway_t *gw);
 bool vg_gw_in_shard(const vg_config_t *cfg, const char *stream_id);
 void vg_gw_on_result(void *arg, vg_stream_t *s, const vg_infer_result_t *r);
@@ -53,10 +54,15 @@ int vg_gw_mqtt_start(vg_gateway_t *gw);
 /* Publishes "stopped", hands over what is queued, disconnects; then done(arg). */
 void vg_gw_mqtt_drain(vg_gateway_t *gw, void (*done)(void *arg), void *arg);
 void vg_gw_mqtt_free(vg_gateway_t *gw);
+/* Re-arms the telemetry timer at gw->cfg->telemetry_interval_s (after a reload). */
+void vg_gw_mqtt_set_telemetry_interval(vg_gateway_t *gw);
 void vg_gw_publish_inference(vg_gateway_t *gw, const char *stream_id, const char *payload);
 /* Retained stream status; s NULL and removed_id set clears the retained message. */
 void vg_gw_publish_stream_status(vg_gateway_t *gw, vg_stream_t *s, const char *removed_id);
 void vg_gw_publish_status(vg_gateway_t *gw);
+
+/* gateway_reload.c: SIGHUP */
+void vg_gw_reload(vg_gateway_t *gw);
 
 /* rest.c */
 void vg_rest_register(vg_gateway_t *gw);

@@ -263,6 +263,14 @@ void vg_gw_mqtt_drain(vg_gateway_t *gw, void (*done)(void *arg), void *arg)
     vg_mqtt_stop(gw->mqtt, STOP_TIMEOUT_S);
 }
 
+void vg_gw_mqtt_set_telemetry_interval(vg_gateway_t *gw)
+{
+    if (!gw->telemetry_timer || gw->phase == GW_DRAINING)
+        return;
+    struct timeval tv = {gw->cfg->telemetry_interval_s, 0};
+    event_add(gw->telemetry_timer, &tv); /* re-adding a pending timer reschedules it */
+}
+
 void vg_gw_mqtt_free(vg_gateway_t *gw)
 {
     if (gw->telemetry_timer)

@@ -128,8 +128,9 @@ int vg_gw_streams_start(vg_gateway_t *gw)
 }
 
 /* A reloaded file: streams it added start, streams it dropped stop, changed ones are
- * applied live. Streams added at run time (not from the file) are left alone. */
-void vg_gw_streams_reload(vg_gateway_t *gw, const vg_config_t *next)
+ * applied live. Streams added at run time (not from the file) are left alone, and so
+ * are the `held` ones (they wait for a model that loads only on restart). */
+void vg_gw_streams_reload(vg_gateway_t *gw, const vg_config_t *next, const json_t *held)
 {
     for (size_t i = vg_streams_count(gw->streams); i-- > 0;) {
         vg_stream_t *s = vg_streams_at(gw->streams, i);
@@ -140,7 +141,8 @@ void vg_gw_streams_reload(vg_gateway_t *gw, const vg_config_t *next)
     for (size_t i = 0; i < next->n_streams; i++) {
         const vg_stream_cfg_t *n = &next->streams[i];
         vg_stream_t *s = vg_streams_find(gw->streams, n->stream_id);
-        if (!n->enabled || !vg_gw_in_shard(next, n->stream_id))
+        if (!n->enabled || !vg_gw_in_shard(next, n->stream_id) ||
+            json_object_get(held, n->stream_id))
             continue;
         if (!s)
             vg_streams_add(gw->streams, n, true);

@@ -179,6 +179,18 @@ static void dispatch(vg_http_req_t *r)
     vg_http_reply_error(r, 404, "not_found", "no such resource", NULL);
 }
 
+/* Metric labels never carry what a client typed: the method comes from this fixed set
+ * (else "other"), the route from the route table or a fixed name. */
+static const char *method_label(const char *method)
+{
+    static const char *const known[] = {"GET",    "POST", "PUT",    "PATCH",
+                                        "DELETE", "HEAD", "OPTIONS"};
+    for (size_t i = 0; method && i < VG_ARRAY_LEN(known); i++)
+        if (strcmp(method, known[i]) == 0)
+            return known[i];
+    return "other";
+}
+
 static enum MHD_Result queue(vg_http_req_t *r)
 {
     enum MHD_Result ret = MHD_queue_response(r->conn, (unsigned)r->status, r->resp);
@@ -187,7 +199,7 @@ static enum MHD_Result queue(vg_http_req_t *r)
     char code[8];
     snprintf(code, sizeof(code), "%d", r->status);
     vg_series_inc(vg_metric_series(r->h->requests, r->route_label ? r->route_label : "other",
-                                   r->method, code));
+                                   method_label(r->method), code));
     return ret;
 }
 

@@ -11,7 +11,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#define MAX_STATIC_BYTES (4 * 1024 * 1024)
+#define MAX_STATIC_BYTES VG_LIMIT_STATIC_FILE_BYTES
 
 static const struct {
     const char *ext, *type;

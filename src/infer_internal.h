@@ -10,7 +10,7 @@
 
 #include <pthread.h>
 
-#define MAX_WORKER_STATE 8
+#define MAX_WORKER_STATE VG_LIMIT_WORKERS_PER_STREAM
 
 typedef struct {
     char worker_id[72];
@@ -89,7 +89,5 @@ void vg_infer_run_frame(executor_t *e, vg_infer_stream_t *s, const vg_stream_spe
 /* The executor's detector for model_id (cached, spare, or loaded now). */
 vg_detector_t *vg_infer_executor_detector(executor_t *e, const char *model_id, char *err,
                                           size_t len);
-void vg_model_cfg_copy(vg_model_cfg_t *dst, const vg_model_cfg_t *src);
-void vg_model_cfg_free_copy(vg_model_cfg_t *m);
 
 #endif

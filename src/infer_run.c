@@ -16,23 +16,6 @@
 
 static const char *const worker_states[] = {"ok", "error", "unavailable"};
 
-void vg_model_cfg_copy(vg_model_cfg_t *dst, const vg_model_cfg_t *src)
-{
-    *dst = *src;
-    dst->model_id = vg_xstrdup(src->model_id);
-    dst->config = vg_xstrdup(src->config);
-    dst->weights = vg_xstrdup(src->weights);
-    dst->labels = vg_xstrdup(src->labels);
-}
-
-void vg_model_cfg_free_copy(vg_model_cfg_t *m)
-{
-    free(m->model_id);
-    free(m->config);
-    free(m->weights);
-    free(m->labels);
-}
-
 void vg_infer_metrics_init(vg_infer_t *p)
 {
     p->m_inferences = vg_metric_counter("vigil_inferences_total", "Inference results produced",
@@ -58,14 +41,36 @@ void vg_infer_metrics_init(vg_infer_t *p)
                                      "stream_id,worker");
 }
 
-static worker_state_t *state_for(vg_infer_stream_t *s, const vg_worker_spec_t *w)
+static bool in_spec(const vg_stream_spec_t *spec, const char *worker_id)
+{
+    for (size_t i = 0; i < spec->n_workers; i++)
+        if (strcmp(spec->workers[i].worker_id, worker_id) == 0)
+            return true;
+    return false;
+}
+
+/* The worker's state; a full table reuses the slot of a worker the spec no longer has
+ * (reconfigured away), so renamed workers never run out of slots. */
+static worker_state_t *state_for(vg_infer_stream_t *s, const vg_stream_spec_t *spec,
+                                 const vg_worker_spec_t *w)
 {
     for (size_t i = 0; i < s->n_state; i++)
         if (strcmp(s->state[i].worker_id, w->worker_id) == 0)
             return &s->state[i];
-    if (s->n_state == MAX_WORKER_STATE)
-        return NULL;
-    worker_state_t *ws = &s->state[s->n_state++];
+    worker_state_t *ws = NULL;
+    for (size_t i = 0; s->n_state == MAX_WORKER_STATE && !ws && i < s->n_state; i++)
+        if (!in_spec(spec, s->state[i].worker_id))
+            ws = &s->state[i];
+    if (ws) {
+        vg_motion_free(ws->motion);
+        vg_flow_free(ws->flow);
+        free(ws->gate);
+        json_decref(ws->dets);
+    } else if (s->n_state < MAX_WORKER_STATE) {
+        ws = &s->state[s->n_state++];
+    } else {
+        return NULL; /* more workers than VG_LIMIT_WORKERS_PER_STREAM: marked unavailable */
+    }
     memset(ws, 0, sizeof(*ws));
     snprintf(ws->worker_id, sizeof(ws->worker_id), "%s", w->worker_id);
     return ws;
@@ -213,7 +218,7 @@ void vg_infer_run_frame(executor_t *e, vg_infer_stream_t *s, const vg_stream_spe
     vg_format_time(f->captured_at, captured, sizeof(captured));
     for (size_t i = 0; i < spec->n_workers; i++) {
         const vg_worker_spec_t *w = &spec->workers[i];
-        worker_state_t *ws = state_for(s, w);
+        worker_state_t *ws = state_for(s, spec, w);
         if (!ws)
             continue;
         if (ws->last_seq && f->seq > ws->last_seq + 1)
@@ -221,7 +226,7 @@ void vg_infer_run_frame(executor_t *e, vg_infer_stream_t *s, const vg_stream_spe
                           (double)(f->seq - ws->last_seq - 1));
         ws->last_seq = f->seq;
         if (!w->available) {
-            set_state(p, spec->stream_id, ws, "unavailable");
+            set_state(p, spec->stream_id, ws, worker_states[2]);
             continue;
         }
         if (w->view < 0 || w->view >= f->n_views)

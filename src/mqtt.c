@@ -1,7 +1,8 @@
 /* mqtt.c — libmosquitto on the libevent loop (see mqtt.h for the delivery rules).
  *
  * Loop thread only; libmosquitto never starts a thread. Per connection attempt: resolve
- * the host off the loop (resolve.c) unless it is numeric, mosquitto_connect_async(),
+ * the host off the loop (resolve.c) unless it is numeric, mosquitto_connect_async() to
+ * the address (TLS too: the certificate is checked against the name, mqtt_setup.c),
  * then a persistent read event on the socket (-> mosquitto_loop_read), a write event
  * armed only while mosquitto_want_write() (-> mosquitto_loop_write), and a 0.5 s tick
  * for mosquitto_loop_misc() (keepalive) and the connect timeout (one keepalive). The io
@@ -56,11 +57,12 @@ struct vg_mqtt {
     int port, keepalive_s;
     bool host_numeric, tls;
     vg_mqtt_hooks_t hooks;
-    double backoff_initial_s, backoff_max_s;
+    double backoff_initial_s, probe_max_s, refused_max_s;
     /* runtime */
     struct mosquitto *mosq;
     conn_state_t state;
     bool stopping, disconnect_sent, stopped, ever_connected, overflow_logged, session_present;
+    bool rejected; /* this attempt reached a broker that said no (CONNACK refusal, TLS) */
     int fd;       /* libmosquitto's socket while we watch it; -1 for none */
     int watch_fd; /* our dup of it, registered with libevent */
     struct event *ev_read, *ev_write;
@@ -148,6 +150,15 @@ static void count_drop(vg_mqtt_t *m, int reason, size_t n)
     vg_series_add(metrics.dropped[reason], (double)n);
 }
 
+/* The broker answered and refused (TLS handshake or verification failed): retrying
+ * soon would only repeat the refusal, so the longer backoff cap applies. */
+static void note_rejection(vg_mqtt_t *m, int rc, int err)
+{
+    if (rc == MOSQ_ERR_TLS || rc == MOSQ_ERR_TLS_HANDSHAKE ||
+        (rc == MOSQ_ERR_ERRNO && err == EPROTO))
+        m->rejected = true;
+}
+
 /* ---- socket events ---------------------------------------------------------------- */
 
 static void on_read(evutil_socket_t fd, short what, void *arg);
@@ -208,6 +219,7 @@ static void on_read(evutil_socket_t fd, short what, void *arg)
     vg_mqtt_t *m = arg;
     int rc = mosquitto_loop_read(m->mosq, 1);
     int err = errno;
+    note_rejection(m, rc, err);
     if (rc != MOSQ_ERR_SUCCESS && m->fd >= 0) /* an error the library did not report */
         connection_down(m, rc, rc_text(rc, err));
     after_io(m);
@@ -226,6 +238,7 @@ static void on_write(evutil_socket_t fd, short what, void *arg)
         return;
     int rc = mosquitto_loop_write(m->mosq, 1);
     int err = errno;
+    note_rejection(m, rc, err);
     if (rc != MOSQ_ERR_SUCCESS && m->fd >= 0)
         connection_down(m, rc, rc_text(rc, err));
     after_io(m);
@@ -369,15 +382,21 @@ static void check_stop(vg_mqtt_t *m)
 
 /* ---- connecting ------------------------------------------------------------------- */
 
+/* Full jitter under a cap that doubles per attempt. The cap stops at probe_max_s while
+ * the broker is unreachable (a returning broker is found within a few seconds, so what
+ * waits in the outbox goes out soon after it is back) and at refused_max_s after the
+ * broker refused us (bad credentials or certificates are not hammered). */
 static void schedule_retry(vg_mqtt_t *m)
 {
+    double max = m->rejected ? m->refused_max_s : m->probe_max_s;
     double cap = m->backoff_initial_s * pow(2.0, m->attempt < 30 ? m->attempt : 30);
-    if (cap > m->backoff_max_s)
-        cap = m->backoff_max_s;
+    if (cap > max)
+        cap = max;
     double delay = cap * rand01(m);
     m->attempt++;
-    VG_INFO(MOD, "reconnect_scheduled", "{s:s, s:i, s:i, s:i}", "host", m->host, "port", m->port,
-            "delay_ms", (int)lround(delay * 1000), "attempt", (int)m->attempt);
+    VG_INFO(MOD, "reconnect_scheduled", "{s:s, s:i, s:i, s:i, s:s}", "host", m->host, "port",
+            m->port, "delay_ms", (int)lround(delay * 1000), "attempt", (int)m->attempt, "after",
+            m->rejected ? "refused" : "unreachable");
     struct timeval tv = tv_of(delay);
     evtimer_add(m->ev_retry, &tv);
 }
@@ -390,6 +409,7 @@ static void connect_to(vg_mqtt_t *m, const char *target)
              target);
     int rc = mosquitto_connect_async(m->mosq, target, m->port, m->keepalive_s);
     int err = errno;
+    note_rejection(m, rc, err);
     if (rc != MOSQ_ERR_SUCCESS) {
         connection_down(m, rc, rc_text(rc, err));
         return;
@@ -403,6 +423,7 @@ static void start_attempt(vg_mqtt_t *m)
     if (m->stopped || m->state != ST_IDLE)
         return;
     m->attempt_started = vg_now_mono();
+    m->rejected = false;
     if (m->host_numeric) {
         connect_to(m, m->host);
         return;
@@ -425,9 +446,9 @@ static void on_resolved(evutil_socket_t fd, short what, void *arg)
         connection_down(m, MOSQ_ERR_EAI, res.error);
         return;
     }
-    const char *addr = res.addr[m->addr_index % res.n];
-    /* TLS verifies the certificate against the name (and sends it as SNI) */
-    connect_to(m, m->tls ? m->host : addr);
+    /* by address, even with TLS: the certificate is verified against the configured
+     * name, which is also sent as SNI (mqtt_setup.c), so libmosquitto never resolves */
+    connect_to(m, res.addr[m->addr_index % res.n]);
 }
 
 static void on_retry(evutil_socket_t fd, short what, void *arg)
@@ -492,6 +513,7 @@ static void cb_connect(struct mosquitto *mosq, void *obj, int rc, int flags)
     (void)mosq;
     vg_mqtt_t *m = obj;
     if (rc != 0) { /* a failing loop_read and on_disconnect follow */
+        m->rejected = true;
         VG_WARN(MOD, "connect_refused", "{s:s, s:i, s:s, s:i}", "host", m->host, "port",
                 m->port, "reason", mosquitto_connack_string(rc), "rc", rc);
         return;
@@ -507,6 +529,7 @@ static void cb_disconnect(struct mosquitto *mosq, void *obj, int rc)
     (void)mosq;
     int err = errno;
     vg_mqtt_t *m = obj;
+    note_rejection(m, rc, err);
     connection_down(m, rc, rc_text(rc, err));
 }
 
@@ -634,7 +657,7 @@ static int setup_mosquitto(vg_mqtt_t *m, const vg_mqtt_cfg_t *cfg, const vg_mqtt
     mosquitto_message_callback_set(m->mosq, cb_message);
     mosquitto_subscribe_callback_set(m->mosq, cb_subscribe);
     mosquitto_log_callback_set(m->mosq, cb_log);
-    return vg_mqtt_setup_session(m->mosq, cfg, h, &m->tls);
+    return vg_mqtt_setup_session(m->mosq, cfg, m->host, h, &m->tls);
 }
 
 static struct event *loop_event(vg_mqtt_t *m, event_callback_fn fn, short flags)
@@ -666,7 +689,8 @@ int vg_mqtt_new(struct event_base *base, const vg_mqtt_cfg_t *cfg, const vg_mqtt
     m->hooks.will_topic = m->will_topic = vg_xstrdup(hooks->will_topic);
     m->hooks.will_payload = NULL; /* handed to libmosquitto, not kept */
     m->backoff_initial_s = 0.5;
-    m->backoff_max_s = 30;
+    m->probe_max_s = VG_MQTT_PROBE_MAX_S;
+    m->refused_max_s = 30;
     m->fd = m->watch_fd = -1;
     m->outbox = vg_outbox_new((size_t)cfg->outbox_limit);
     if (getrandom(&m->rng, sizeof(m->rng), 0) != sizeof(m->rng) || !m->rng)
@@ -692,10 +716,12 @@ int vg_mqtt_new(struct event_base *base, const vg_mqtt_cfg_t *cfg, const vg_mqtt
 
 /* ---- public operations ------------------------------------------------------------ */
 
-void vg_mqtt_set_backoff(vg_mqtt_t *m, double initial_s, double max_s)
+void vg_mqtt_set_backoff(vg_mqtt_t *m, double initial_s, double probe_max_s,
+                         double refused_max_s)
 {
     m->backoff_initial_s = initial_s > 0 ? initial_s : 0.5;
-    m->backoff_max_s = max_s >= m->backoff_initial_s ? max_s : m->backoff_initial_s;
+    m->probe_max_s = probe_max_s >= m->backoff_initial_s ? probe_max_s : m->backoff_initial_s;
+    m->refused_max_s = refused_max_s >= m->probe_max_s ? refused_max_s : m->probe_max_s;
 }
 
 int vg_mqtt_subscribe(vg_mqtt_t *m, const char *pattern, int qos)

@@ -23,7 +23,7 @@ typedef struct snap_job {
     int width;
     vg_detection_t boxes[MAX_BOXES];
     size_t n_boxes;
-    vg_rect_t masks[16];
+    vg_mask_t *masks; /* the stream's privacy masks, copied when the job is made */
     size_t n_masks;
     uint8_t *jpeg;
     size_t len;
@@ -265,13 +265,7 @@ static void *snap_main(void *arg)
         int w = 0, h = 0, stride = 0;
         int rc = vg_frame_snapshot_bgr(j->frame, j->width, &bgr, &w, &h, &stride);
         if (rc == 0) {
-            vg_box_t masks[16];
-            for (size_t i = 0; i < j->n_masks; i++) /* source pixels -> normalised */
-                masks[i] = (vg_box_t){(float)j->masks[i].x / (float)j->frame->src_width,
-                                      (float)j->masks[i].y / (float)j->frame->src_height,
-                                      (float)j->masks[i].w / (float)j->frame->src_width,
-                                      (float)j->masks[i].h / (float)j->frame->src_height};
-            rc = vg_snapshot_jpeg(bgr, w, h, stride, j->width, j->boxes, j->n_boxes, masks,
+            rc = vg_snapshot_jpeg(bgr, w, h, stride, j->width, j->boxes, j->n_boxes, j->masks,
                                   j->n_masks, 80, &j->jpeg, &j->len);
             if (rc != 0)
                 snprintf(j->error, sizeof(j->error), "JPEG encoding failed");
@@ -291,6 +285,7 @@ static void *snap_main(void *arg)
 static void snap_free(snap_job_t *j)
 {
     vg_frame_unref(j->frame);
+    free(j->masks);
     free(j->jpeg);
     free(j);
 }
@@ -386,8 +381,8 @@ static void h_snapshot(vg_http_req_t *r, void *arg)
     if (boxes && strcmp(boxes, "0") != 0)
         boxes_from_latest(s, j);
     const vg_stream_cfg_t *sc = vg_stream_cfg(s);
-    for (size_t i = 0; i < sc->n_privacy_masks && i < VG_ARRAY_LEN(j->masks); i++)
-        j->masks[j->n_masks++] = sc->privacy_masks[i];
+    j->masks = vg_privacy_copy(sc->privacy_masks, sc->n_privacy_masks);
+    j->n_masks = sc->n_privacy_masks;
     vg_http_defer(r);
     snap_queue(gw->rest, j);
 }

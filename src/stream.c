@@ -62,19 +62,24 @@ typedef struct {
 
 /* ---- specs and views ------------------------------------------------------------------- */
 
-/* The capture view a worker reads: the model's input for detectors, a small frame for
- * motion and flow. HOG wants the camera's aspect, a DNN its square input. */
+/* The capture view a worker reads (vg_config_worker_view decides, so the validators
+ * count the same views the capture gets). */
 static vg_capture_view_t view_for(const vg_config_t *cfg, const vg_worker_cfg_t *w)
 {
-    vg_capture_view_t v = {w->roi.x, w->roi.y, w->roi.w, w->roi.h, 320, 180};
-    const vg_model_cfg_t *m = w->model_id ? vg_config_find_model(cfg, w->model_id) : NULL;
-    if (m && m->format == VG_MODEL_BUILTIN) {
-        v.out_w = 640;
-        v.out_h = 360;
-    } else if (m) {
-        v.out_w = v.out_h = m->input_size;
-    }
-    return v;
+    vg_view_cfg_t v = vg_config_worker_view(cfg, w);
+    return (vg_capture_view_t){v.x, v.y, v.w, v.h, v.out_w, v.out_h};
+}
+
+/* A worker the validators admitted that still cannot run (a reload changed a model's
+ * input size, say): reported in describe, the log and vigil_worker_state, never dropped
+ * silently. */
+static void no_slot(const vg_stream_cfg_t *sc, vg_worker_spec_t *ws, const char *what)
+{
+    ws->available = false;
+    free(ws->unavailable_reason);
+    ws->unavailable_reason = vg_xasprintf("the stream's workers need %s (limits.h)", what);
+    VG_ERROR("stream", "worker_unavailable", "{s:s, s:s, s:s}", "stream_id", sc->stream_id,
+             "worker", ws->worker_id, "reason", ws->unavailable_reason);
 }
 
 static vg_stream_spec_t *build_spec(const vg_config_t *cfg, const vg_stream_cfg_t *sc,
@@ -99,15 +104,25 @@ static vg_stream_spec_t *build_spec(const vg_config_t *cfg, const vg_stream_cfg_
         ws->available = w->available;
         ws->unavailable_reason = vg_xstrdup(w->unavailable_reason);
         ws->view = -1;
-        if (!w->available)
+        if (!w->available) {
+            VG_WARN("stream", "worker_unavailable", "{s:s, s:s, s:s}", "stream_id", sc->stream_id,
+                    "worker", ws->worker_id, "reason", ws->unavailable_reason);
             continue;
+        }
+        if (i >= VG_LIMIT_WORKERS_PER_STREAM) {
+            no_slot(sc, ws, "more than " VG_STR(VG_LIMIT_WORKERS_PER_STREAM) " workers");
+            continue;
+        }
         vg_capture_view_t v = view_for(cfg, w);
         size_t j = 0;
         while (j < *n_views && memcmp(&views[j], &v, sizeof(v)) != 0)
             j++;
         if (j == *n_views && j < VG_CAPTURE_MAX_VIEWS)
             views[(*n_views)++] = v;
-        ws->view = j < VG_CAPTURE_MAX_VIEWS ? (int)j : -1;
+        if (j < VG_CAPTURE_MAX_VIEWS)
+            ws->view = (int)j;
+        else
+            no_slot(sc, ws, "more than " VG_STR(VG_LIMIT_VIEWS_PER_STREAM) " distinct views");
     }
     return sp;
 }
@@ -542,12 +557,15 @@ json_t *vg_stream_describe(const vg_stream_t *s)
     json_t *workers = json_array();
     for (size_t i = 0; i < s->cfg->n_workers; i++) {
         const vg_worker_cfg_t *w = &s->cfg->workers[i];
+        const vg_worker_spec_t *ws = i < s->spec->n_workers ? &s->spec->workers[i] : NULL;
+        bool available = ws ? ws->available : w->available;
         json_t *wj = json_pack("{s:s, s:s, s:s?, s:f, s:s}", "worker_id", w->worker_id, "type",
                                vg_worker_type_name(w->type), "model_id", w->model_id,
                                "confidence_threshold", w->confidence_threshold, "state",
-                               w->available ? "available" : "unavailable");
-        if (!w->available)
-            json_object_set_new(wj, "reason", json_string(w->unavailable_reason));
+                               available ? "available" : "unavailable");
+        if (!available)
+            json_object_set_new(wj, "reason",
+                                json_string(ws ? ws->unavailable_reason : w->unavailable_reason));
         if (w->type == VG_WORKER_PERSON || w->type == VG_WORKER_POSE)
             json_object_set_new(wj, "motion_gate", vg_stream_gate_json(&w->gate));
         if (w->roi.w)

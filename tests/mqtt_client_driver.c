@@ -173,7 +173,7 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
     if (vg_mqtt_new(d.base, &cfg, &hooks, &d.m) != 0)
         return 1;
-    vg_mqtt_set_backoff(d.m, backoff_min, backoff_max);
+    vg_mqtt_set_backoff(d.m, backoff_min, backoff_max, backoff_max);
     vg_mqtt_subscribe(d.m, d.sub, 1);
 
     d.seq_timer = event_new(d.base, -1, EV_PERSIST, on_seq, &d);

@@ -10,7 +10,9 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "vigil/limits.h"
 #include "vigil/log.h"
+#include "vigil/privacy.h"
 
 typedef struct {
     int line, col; /* 1-based; 0 when the value came from a default */
@@ -70,7 +72,7 @@ typedef struct {
     bool enabled;
     vg_worker_cfg_t *workers;
     size_t n_workers;
-    vg_rect_t *privacy_masks;
+    vg_mask_t *privacy_masks; /* fractions of the frame; at most VG_LIMIT_MASKS_PER_STREAM */
     size_t n_privacy_masks;
     vg_mark_t mark;
     /* raw keys, kept for validation only */
@@ -109,6 +111,7 @@ typedef struct {
     double stall_timeout_s;
     double reconnect_initial_s;
     double reconnect_max_s;
+    bool allow_files; /* streams may read local files (absolute paths): tests and demos only */
 } vg_capture_cfg_defaults_t;
 
 typedef struct vg_config {
@@ -162,14 +165,39 @@ int vg_config_parse_stream(const vg_config_t *cfg, const char *text, size_t len,
 vg_stream_cfg_t *vg_stream_cfg_dup(const vg_stream_cfg_t *s);
 void vg_stream_cfg_free(vg_stream_cfg_t *s); /* NULL ok */
 
+/* ---- queries (config_query.c) ---- */
+
 const vg_model_cfg_t *vg_config_find_model(const vg_config_t *cfg, const char *model_id);
 const vg_stream_cfg_t *vg_config_find_stream(const vg_config_t *cfg, const char *stream_id);
 const char *vg_worker_type_name(vg_worker_type_t type);
+/* Deep copy of a model's configuration into dst (release with vg_model_cfg_free_copy). */
+void vg_model_cfg_copy(vg_model_cfg_t *dst, const vg_model_cfg_t *src);
+void vg_model_cfg_free_copy(vg_model_cfg_t *m);
 
 /* True for [A-Za-z0-9_.-]{1,64}: instance, stream, worker and model ids. */
 bool vg_config_valid_id(const char *s);
-/* 0 if FFmpeg can open URLs like `url` (scheme known, or a plain path); else VG_EINVAL
- * with a reason in `why` (static string). */
-int vg_config_check_url(const char *url, const char **why);
+
+/* Stream URLs from outside (file, REST, MQTT, state file) are camera streams only:
+ * rtsp:// or rtsps://; with capture.allow_files also an absolute file path (no ':' in
+ * it, so FFmpeg cannot read it as a protocol). 0, or VG_EINVAL with a reason in `why`
+ * (static string). The capture's FFmpeg protocol_whitelist matches this. */
+int vg_config_check_url(const char *url, bool allow_files, const char **why);
+
+/* The picture a worker reads: a source region in pixels (w == 0: the whole frame)
+ * scaled to out_w x out_h. Workers with equal views share one conversion. */
+typedef struct {
+    int x, y, w, h;
+    int out_w, out_h;
+} vg_view_cfg_t;
+
+vg_view_cfg_t vg_config_worker_view(const vg_config_t *cfg, const vg_worker_cfg_t *w);
+/* Distinct views of the stream's available workers, written to views (up to max) and
+ * counted (the count may exceed max). */
+size_t vg_config_stream_views(const vg_config_t *cfg, const vg_stream_cfg_t *s,
+                              vg_view_cfg_t *views, size_t max);
+/* 0 when the stream fits limits.h (workers, distinct views, masks); else VG_EINVAL with
+ * the offending key in *field (static: "workers", "privacy_masks") and a message. */
+int vg_config_check_limits(const vg_config_t *cfg, const vg_stream_cfg_t *s, const char **field,
+                           char *msg, size_t len);
 
 #endif

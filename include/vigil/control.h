@@ -12,9 +12,10 @@
 #include "vigil/config.h"
 #include "vigil/infer.h"
 #include "vigil/loopq.h"
+#include "vigil/limits.h"
 #include "vigil/stream.h"
 
-#define VG_COMMAND_MAX_BYTES (64 * 1024)
+#define VG_COMMAND_MAX_BYTES VG_LIMIT_COMMAND_BYTES
 
 typedef struct vg_control vg_control_t;
 

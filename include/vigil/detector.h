@@ -17,6 +17,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "vigil/privacy.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -120,12 +122,12 @@ int vg_flow_run(vg_flow_t *f, const uint8_t *bgr, int width, int height, int str
 
 /* Encodes the image as JPEG, scaled down to out_width pixels wide keeping its aspect
  * (out_width <= 0 or >= width: full size; never scaled up), with the boxes drawn and
- * their labels and confidences (boxes may be NULL), then every privacy mask (normalised
- * rects, may be NULL) filled black, rounded outward to whole pixels, both before
- * scaling and after drawing. quality 1..100 (<= 0: 85). *jpeg is caller-frees (free()),
+ * their labels and confidences (boxes may be NULL), then every privacy mask (may be
+ * NULL) filled black by vg_privacy_apply, both before scaling (nothing masked blurs
+ * into its neighbours) and on the final image after drawing. quality 1..100 (<= 0: 85). *jpeg is caller-frees (free()),
  * *len its size. Returns 0, VG_EINVAL or VG_EIO. */
 int vg_snapshot_jpeg(const uint8_t *bgr, int width, int height, int stride, int out_width,
-                     const vg_detection_t *boxes, size_t n_boxes, const vg_box_t *masks,
+                     const vg_detection_t *boxes, size_t n_boxes, const vg_mask_t *masks,
                      size_t n_masks, int quality, uint8_t **jpeg, size_t *len);
 
 /* Reads an image file (any format OpenCV reads) into packed BGR24 with stride

@@ -15,10 +15,6 @@ int vg_gateway_new(vg_config_t *cfg, const char *log_level_override, vg_gateway_
 int vg_gateway_run(vg_gateway_t *gw);
 void vg_gateway_free(vg_gateway_t *gw);
 
-/* Reads a secret file (token, password): first line, surrounding whitespace trimmed.
- * Returns NULL (and logs, without the content) if it cannot be read. Caller frees. */
-char *vg_read_secret_file(const char *path, const char *what);
-
 /* The configuration used when vigild is started without -c. */
 extern const char vg_default_config_yaml[];
 

@@ -11,7 +11,9 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#define VG_HTTP_MAX_BODY (64 * 1024)
+#include "vigil/limits.h"
+
+#define VG_HTTP_MAX_BODY VG_LIMIT_HTTP_BODY_BYTES
 
 typedef struct vg_http vg_http_t;
 typedef struct vg_http_req vg_http_req_t; /* owned by vg_http; valid until replied */

@@ -14,10 +14,12 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "vigil/limits.h"
+
 struct AVFrame;
 struct SwsContext;
 
-#define VG_FRAME_MAX_VIEWS 4
+#define VG_FRAME_MAX_VIEWS VG_LIMIT_VIEWS_PER_STREAM
 
 /* One model input: a region of the source scaled to width x height, packed BGR24. */
 typedef struct {

@@ -21,9 +21,9 @@
  *
  * Host names are resolved on a short-lived thread, never on the loop; the result is
  * handed back with event_active(), so the base must have been created after
- * evthread_use_pthreads(). Limitation: with TLS and a host name, libmosquitto needs
- * the name for certificate verification and SNI and resolves it once more itself,
- * synchronously (normally answered from the resolver's cache right after our lookup).
+ * evthread_use_pthreads(). The client then connects to the address, TLS included:
+ * the broker's certificate is verified against the configured name (OpenSSL's host
+ * check) and the name is sent as SNI, so libmosquitto never resolves anything.
  *
  * Metrics: vigil_mqtt_connected, vigil_mqtt_reconnects_total,
  * vigil_mqtt_messages_published_total{class}, vigil_mqtt_messages_received_total,
@@ -72,9 +72,17 @@ typedef struct {
 int vg_mqtt_new(struct event_base *base, const vg_mqtt_cfg_t *cfg, const vg_mqtt_hooks_t *hooks,
                 vg_mqtt_t **out);
 
-/* Reconnect delay: uniform in [0, min(max_s, initial_s * 2^n)] for the n-th attempt in
- * a row; n restarts after a connection stayed up 10 s. Defaults 0.5 s and 30 s. */
-void vg_mqtt_set_backoff(vg_mqtt_t *m, double initial_s, double max_s);
+/* A broker that cannot be reached is probed at most this far apart (default), so
+ * queued messages go out within a few seconds of its return. */
+#define VG_MQTT_PROBE_MAX_S 3.0
+
+/* Reconnect delay: uniform in [0, min(max, initial_s * 2^n)] for the n-th attempt in a
+ * row; n restarts after a connection stayed up 10 s. max is probe_max_s while the
+ * broker is unreachable (refused TCP, DNS failure, timeout, lost connection) and
+ * refused_max_s after it answered no (CONNACK refusal, TLS failure). Defaults 0.5 s,
+ * VG_MQTT_PROBE_MAX_S and 30 s. */
+void vg_mqtt_set_backoff(vg_mqtt_t *m, double initial_s, double probe_max_s,
+                         double refused_max_s);
 
 /* Remembers a subscription and sends it now if connected; it is re-sent after every
  * connect. Subscribing to a known pattern again changes its QoS. 0 or VG_EINVAL. */

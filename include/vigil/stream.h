@@ -65,7 +65,7 @@ const char *vg_stream_error(const vg_stream_t *s);   /* redacted, "" when none *
 vg_mailbox_t *vg_stream_mailbox(vg_stream_t *s);
 /* The latest inference results (JSON array, borrowed) or NULL, and when they came. */
 json_t *vg_stream_latest(const vg_stream_t *s, double *at);
-#define VG_STREAM_MAX_WORKER_STATS 8
+#define VG_STREAM_MAX_WORKER_STATS VG_LIMIT_WORKERS_PER_STREAM
 typedef struct {
     uint64_t results;    /* results since the last take */
     uint64_t runs;       /* of them, those the worker computed (not republished by the gate) */

@@ -5,6 +5,6 @@ MIN_INCLUDED_S = 20.0         # a stream's rate is judged only over at least thi
 RATE_LIMIT = 0.8              # results / (target fps x time), outside the stream's own faults
 RSS_LIMIT_PCT = 5.0           # resident memory growth between 25 % and 100 % of the run
 FLOW_GAP_LIMIT_S = 10.0       # longest silence on the inference topics while connected
-RECONNECT_LIMIT_S = 35.0      # the daemon's MQTT backoff tops out at 30 s (mqtt.c)
+RECONNECT_LIMIT_S = 5.0       # broker back -> first daemon message; unreachable-broker probe cap 3 s (mqtt.c)
 SAMPLE_S = 2.0                # /proc and /metrics sampling period
 KILL_QUIET_S = 1.5            # no ordinary MQTT commands this close to a broker kill

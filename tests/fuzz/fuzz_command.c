@@ -44,6 +44,7 @@ static void on_result(void *arg, vg_infer_result_t *r)
 static void setup(void)
 {
     static const char yaml[] = "instance_id: fuzz\nmqtt: {enabled: false}\n"
+                               "capture: {allow_files: true}\n"
                                "stream_url_template: \"/nonexistent/{source_id}\"\n"
                                "streams:\n  - {stream_id: s1, url: /nonexistent/a.mp4}\n";
     vg_diag_t d = {0};

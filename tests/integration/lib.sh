@@ -75,6 +75,25 @@ clip() {
     echo "$out"
 }
 
+# clip_sizes NAME CLIP...: the clips (from `clip`, any sizes) one after another in one
+# MPEG-TS file whose picture size changes at each join (H.264 Annex B, SPS/PPS in band,
+# as a camera that switches resolution sends them); vigil-camsim serves it. Prints its path.
+clip_sizes() {
+    local name=$1 out="$BUILD/test-clips/$1.ts" i=0; shift
+    if [ ! -f "$out" ]; then
+        : >"$T/$name.h264"
+        for c in "$@"; do
+            ffmpeg -v error -nostdin -y -i "$c" -c copy -bsf:v h264_mp4toannexb -f h264 "$T/part$i.h264" ||
+                fail "annexb $c"
+            cat "$T/part$i.h264" >>"$T/$name.h264"
+            i=$((i + 1))
+        done
+        ffmpeg -v error -nostdin -y -r 15 -i "$T/$name.h264" -c copy "$out.tmp.ts" || fail "mux $name"
+        mv -f "$out.tmp.ts" "$out"
+    fi
+    echo "$out"
+}
+
 # start_vigild CONFIG [NAME]: runs the daemon (log $T/NAME.log, default vigild.log), waits
 # for /healthz on $HTTP_PORT; sets VPID, URL.
 start_vigild() {

@@ -20,7 +20,7 @@ cat >"$T/vigil.yaml" <<YAML
 instance_id: captest
 mqtt: {enabled: false}
 http: {listen: 127.0.0.1:$HTTP_PORT}
-capture: {rtsp_transport: tcp, stall_timeout_s: 2, reconnect_initial_s: 0.2, reconnect_max_s: 2}
+capture: {allow_files: true, rtsp_transport: tcp, stall_timeout_s: 2, reconnect_initial_s: 0.2, reconnect_max_s: 2}
 streams:
   - {stream_id: s0, rtsp_url: $CAM/cam0, fps: 5, workers: [{type: motion_detector}]}
   - {stream_id: s1, rtsp_url: $CAM/cam1, fps: 5, workers: [{type: motion_detector}]}

@@ -44,7 +44,11 @@ rooms() { curl -s "$URL/api/v1/streams"; }
 start_demo demo
 grep -q "web page    $URL/" "$T/demo.log" || fail "web page URL not printed: $(cat "$T/demo.log")"
 sub=$(sed -n "s/^  results     //p" "$T/demo.log")
-[[ "$sub" == "mosquitto_sub -h 127.0.0.1 -p $MQTT_PORT -t 'care/inferences/#' -v" ]] || fail "mosquitto_sub line: $sub"
+[[ "$sub" == "mosquitto_sub -h 127.0.0.1 -p $MQTT_PORT -u dashboard -P \"\$(cat $BUILD/demo/secrets/dashboard.password)\" -t 'care/inferences/#' -v" ]] ||
+    fail "mosquitto_sub line: $sub"
+# the broker is locked down as deploy/mosquitto ships it: anonymous clients are refused
+mosquitto_pub -h 127.0.0.1 -p "$MQTT_PORT" -t care/control/vigil-demo -m '{}' 2>/dev/null &&
+    fail "the demo broker accepts anonymous clients"
 grep -q 'model yolo-fastest-body' "$T/demo.log" || fail "the demo did not pick the shared model"
 wait_for 20 sh -c "curl -s $URL/api/v1/streams | jq -e '[.streams[] | select(.state == \"running\")] | length == 5'" ||
     fail "rooms not running: $(rooms | jq -c '[.streams[] | {stream_id, state}]')"

@@ -11,6 +11,7 @@ HTTP_PORT=$(free_port)
 gated() { echo "[{type: person_detector, spec: {model_id: body, motion_gate: $1}}]"; }
 cat >"$T/vigil.yaml" <<YAML
 instance_id: gatetest
+capture: {allow_files: true} # the streams read clip files
 log: {level: debug}
 mqtt: {enabled: false}
 http: {listen: 127.0.0.1:$HTTP_PORT}

@@ -14,6 +14,7 @@ HTTP_PORT=$(free_port)
 person_worker() { echo "[{type: person_detector, spec: {model_id: $1}}]"; }
 cat >"$T/vigil.yaml" <<YAML
 instance_id: infertest
+capture: {allow_files: true} # the streams read clip files
 log: {level: debug}
 mqtt: {enabled: false}
 http: {listen: 127.0.0.1:$HTTP_PORT}

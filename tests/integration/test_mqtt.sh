@@ -22,7 +22,7 @@ models_dir: $SHARED/models
 models:
   - {model_id: body, config: yolo-fastest-1.1_body.cfg, weights: yolo-fastest-1.1_body.weights, labels: body.names}
   - {model_id: xl, config: yolo-fastest-1.1-xl.cfg, weights: yolo-fastest-1.1-xl.weights, labels: coco.names}
-capture: {reconnect_max_s: 2}
+capture: {allow_files: true, reconnect_max_s: 2}
 streams:
 $3
 YAML

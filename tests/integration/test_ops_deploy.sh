@@ -35,7 +35,8 @@ for name, s in svc.items():
         host, target = v.split(":")[:2]
         if host.startswith("."):
             host = os.path.normpath(os.path.join(here, host))
-            if "shared/models" not in host:  # optional: models live outside the repo
+            # models live outside the repo; broker secrets are made by make-passwd.sh
+            if "shared/models" not in host and "mosquitto/secrets/" not in host:
                 check(os.path.exists(host), "%s mounts missing %s" % (name, host))
         else:
             check(host in (doc.get("volumes") or {}), "%s: undeclared volume %s" % (name, host))
@@ -52,6 +53,17 @@ listen_port = cfg["http"]["listen"].rsplit(":", 1)[1]
 check(cfg["http"]["listen"].startswith("0.0.0.0:"), "vigild must listen on all interfaces in a container")
 check(any(p.endswith(":" + listen_port) for p in svc["vigild"]["ports"]), "vigild port not published")
 print(host_path("vigild", "/etc/vigil/vigil.yaml"))
+# mosquitto: deploy/mosquitto's configuration, its ACL and password file mounted where it
+# reads them; vigild logs in as a user the ACL knows, with the password as a secret
+mlines = open(host_path("mosquitto", "/mosquitto/config/mosquitto.conf")).read().splitlines()
+check("allow_anonymous false" in mlines, "the broker admits anonymous clients")
+for key in ("acl_file", "password_file"):
+    path = [l.split(None, 1)[1] for l in mlines if l.startswith(key + " ")]
+    check(len(path) == 1, "mosquitto.conf has no " + key)
+    host_path("mosquitto", path[0])
+acl = open(host_path("mosquitto", "/mosquitto/config/acl")).read().splitlines()
+check("user " + cfg["mqtt"].get("username", "") in acl, "vigil.yaml's mqtt.username is not in the ACL")
+check("vigil_mqtt_password" in (svc["vigild"].get("secrets") or []), "vigild gets no MQTT password")
 # prometheus: its config (mounted), which scrapes vigild and loads the rules
 conf = [a.split("=", 1)[1] for a in svc["prometheus"]["command"] if a.startswith("--config.file=")][0]
 pconf = host_path("prometheus", conf)
@@ -71,7 +83,12 @@ check(os.path.isfile(os.path.join(host_path("grafana", dp["options"]["path"]), "
 home = svc["grafana"]["environment"]["GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH"]
 check(os.path.isfile(host_path("grafana", home)), "home dashboard " + home)
 PY
-check_cfg "$D/docker/vigil.yaml"
+# the compose secret exists only in a container: check with a stand-in file
+printf 'stand-in\n' >"$T/vigil_mqtt_password"
+grep -q 'password_file: /run/secrets/vigil_mqtt_password' "$D/docker/vigil.yaml" ||
+    fail "docker vigil.yaml does not read the compose secret"
+sed "s|/run/secrets/vigil_mqtt_password|$T/vigil_mqtt_password|" "$D/docker/vigil.yaml" >"$T/docker-vigil.yaml"
+check_cfg "$T/docker-vigil.yaml"
 promtool check config "$D/prometheus/prometheus-compose.yml" >/dev/null 2>&1 || fail "prometheus-compose.yml"
 if docker compose version >/dev/null 2>&1; then
     docker compose -f "$D/docker/compose.yaml" config -q || fail "docker compose config"

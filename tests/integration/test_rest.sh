@@ -16,6 +16,7 @@ echo 'body{}' >"$T/web/css/a.css"
 echo 'secret' >"$T/outside.txt"
 cat >"$T/vigil.yaml" <<YAML
 instance_id: resttest
+capture: {allow_files: true} # the streams read clip files
 mqtt: {enabled: false}
 http: {listen: 127.0.0.1:$HTTP_PORT, auth_token_file: $T/token, web_root: $T/web, max_connections: 256}
 models_dir: $SHARED/models
@@ -25,7 +26,7 @@ streams:
   - stream_id: room_person
     url: $PERSON
     fps: 4
-    privacy_masks: [{x: 0, y: 0, w: 200, h: 120}]
+    privacy_masks: [{x: 0, y: 0, w: 0.3125, h: 0.33333}] # 200 x 120 of 640 x 360
     workers: [{type: person_detector, spec: {model_id: yolo-fastest-body}}]
   - stream_id: room_eagle
     url: $EAGLE
@@ -150,7 +151,7 @@ jq_body '.error.code == "no_frame"'
 $PY - "$T/plain.jpg" "$T/boxes.jpg" "$T/eagle.jpg" <<'PYEOF' || fail "snapshot pixels"
 import sys, cv2
 plain, boxes, eagle = (cv2.imread(p) for p in sys.argv[1:4])
-# mask {0,0,200,120} of 640x360 at width 640: the same pixels; look inside its edges
+# mask {0,0,0.3125,0.33333}: pixels {0,0,200,120} of 640x360 at width 640: the same pixels; look inside its edges
 inner = plain[4:116, 4:196]
 assert inner.max() < 24, f"masked area not black: max {inner.max()}"
 assert boxes[4:116, 4:196].max() < 24, "masked area not black with boxes"

@@ -35,6 +35,7 @@ HTTP_PORT=$(free_port)
 CLIP=$(clip eagle-640 eagle.jpg 640x360 15 1)
 cat >"$T/vigil.yaml" <<YAML
 instance_id: sdtest
+capture: {allow_files: true} # the streams read clip files
 mqtt: {enabled: false}
 http: {listen: 127.0.0.1:$HTTP_PORT}
 streams:

@@ -44,7 +44,7 @@ models_dir: $SHARED/models
 models:
   - {model_id: yolo-fastest-body, config: yolo-fastest-1.1_body.cfg,
      weights: yolo-fastest-1.1_body.weights, labels: body.names}
-capture: {reconnect_initial_s: 0.5, reconnect_max_s: 2}
+capture: {allow_files: true, reconnect_initial_s: 0.5, reconnect_max_s: 2}
 streams:
   - stream_id: room-101
     url: $T/person.mp4

@@ -606,9 +606,29 @@ static void test_silent_server(void **state)
     silent_stop(&srv);
 }
 
+/* FFmpeg's protocol_whitelist: a URL that reached the capture without passing the
+ * config rules (concat:, subfile, ...) opens nothing, though FFmpeg alone would play it;
+ * the plain path of the same clip plays. */
+static void test_protocol_whitelist(void **state)
+{
+    (void)state;
+    char url[700];
+    snprintf(url, sizeof(url), "concat:%s|%s", clip_g30, clip_g30);
+    vg_capture_cfg_t cfg = {.reconnect_initial_s = 0.1, .reconnect_max_s = 0.2};
+    fixture_t *fx = fixture_new("camconcat", url, 5, &cfg);
+    assert_true(wait_state(fx, VG_CAPTURE_FAILED, 3));
+    expect_error(fx, "cannot open");
+    fixture_free(fx);
+    snprintf(url, sizeof(url), "subfile,,start,0,end,0,,:%s", clip_g30);
+    fx = fixture_new("camsubfile", url, 5, &cfg);
+    assert_true(wait_state(fx, VG_CAPTURE_FAILED, 3));
+    fixture_free(fx);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_protocol_whitelist),
         cmocka_unit_test(test_invalid_cfg),
         cmocka_unit_test(test_sample_5fps),
         cmocka_unit_test(test_keyframe_only_1fps),

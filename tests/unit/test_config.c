@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "vigil/common.h"
 #include "vigil/config.h"
 
 static char *src_path(const char *rel)
@@ -97,7 +98,7 @@ static void test_demo_config(void **state)
 static void test_defaults(void **state)
 {
     (void)state;
-    vg_config_t *c = expect_ok("instance_id: a\nstreams:\n  - stream_id: s1\n    url: /x.mp4\n");
+    vg_config_t *c = expect_ok("instance_id: a\nstreams:\n  - stream_id: s1\n    url: rtsp://h/x.mp4\n");
     assert_true(c->mqtt.enabled);
     assert_int_equal(c->mqtt.port, 1883);
     assert_int_equal(c->mqtt.qos, 1);
@@ -108,7 +109,7 @@ static void test_defaults(void **state)
     assert_string_equal(c->capture.rtsp_transport, "tcp");
     assert_true(c->capture.stall_timeout_s == 5);
     assert_true(c->streams[0].enabled);
-    assert_string_equal(c->streams[0].url, "/x.mp4");
+    assert_string_equal(c->streams[0].url, "rtsp://h/x.mp4");
     assert_int_equal(c->shard_count, 1);
     vg_config_free(c);
 }
@@ -125,7 +126,7 @@ static void test_source_id_template(void **state)
 static void test_person_default_model(void **state)
 {
     (void)state;
-    vg_config_t *c = expect_ok("instance_id: a\nstreams:\n  - stream_id: s\n    url: /x\n"
+    vg_config_t *c = expect_ok("instance_id: a\nstreams:\n  - stream_id: s\n    url: rtsp://h/x\n"
                                "    workers: [{type: person_detector}, {type: motion_detector}]\n");
     assert_string_equal(c->streams[0].workers[0].model_id, "builtin-hog");
     assert_string_equal(c->streams[0].workers[1].worker_id, "motion_detector");
@@ -148,20 +149,20 @@ static void test_rules(void **state)
                  "expected true or false");
     expect_error("instance_id: a\nlog: {level: loud}\n", "t.yaml:2:14:",
                  "expected one of debug | info | warn | error");
-    expect_error("instance_id: a\nstreams:\n  - {stream_id: s, url: /x, fps: 31}\n",
-                 "t.yaml:3:34:", "key 'streams[0].fps': expected a number from 0.01 to 30");
-    expect_error("instance_id: a\nstreams:\n  - {stream_id: s, url: /x, fps: 0}\n",
-                 "t.yaml:3:34:", "streams[0].fps");
-    expect_error("instance_id: a\nstreams:\n  - {stream_id: s, url: /x}\n  - {stream_id: s, url: /y}\n",
+    expect_error("instance_id: a\nstreams:\n  - {stream_id: s, url: rtsp://h/x, fps: 31}\n",
+                 "t.yaml:3:42:", "key 'streams[0].fps': expected a number from 0.01 to 30");
+    expect_error("instance_id: a\nstreams:\n  - {stream_id: s, url: rtsp://h/x, fps: 0}\n",
+                 "t.yaml:3:42:", "streams[0].fps");
+    expect_error("instance_id: a\nstreams:\n  - {stream_id: s, url: rtsp://h/x}\n  - {stream_id: s, url: rtsp://h/y}\n",
                  "t.yaml:4:5:", "'s' is already used by streams[0]");
-    expect_error("instance_id: a\nstreams:\n  - stream_id: s\n    url: /x\n    workers:\n"
+    expect_error("instance_id: a\nstreams:\n  - stream_id: s\n    url: rtsp://h/x\n    workers:\n"
                  "      - {type: person_detector, spec: {model_id: nope}}\n",
                  "t.yaml:6:50:", "no model 'nope' is defined");
-    expect_error("instance_id: a\nstreams:\n  - stream_id: s\n    url: /x\n    workers:\n"
+    expect_error("instance_id: a\nstreams:\n  - stream_id: s\n    url: rtsp://h/x\n    workers:\n"
                  "      - {type: person_detector, spec: {confidence_threshold: 2}}\n",
                  "t.yaml:6:62:", "confidence_threshold': expected a number from 0 to 1");
     expect_error("instance_id: a\nstreams:\n  - {stream_id: s, rtsp_url: \"nosuch://x\"}\n",
-                 "t.yaml:3:30:", "has a scheme FFmpeg cannot open");
+                 "t.yaml:3:30:", "must start with rtsp:// or rtsps://");
     expect_error("instance_id: a\nmqtt: {password_file: /nonexistent/pw}\n", "t.yaml:2:23:",
                  "cannot read file '/nonexistent/pw'");
     expect_error("instance_id: a\nhttp: {auth_token_file: /nonexistent/tok}\n", "t.yaml:2:25:",
@@ -176,9 +177,9 @@ static void test_rules(void **state)
                  "one of 'rtsp_url', 'url' or 'source_id' is required");
     expect_error("instance_id: a\nhttp: {listen: nope}\n", "t.yaml:2:16:", "key 'http.listen'");
     expect_error("instance_id: a\ninstance_id: b\n", "t.yaml:2:1:", "appears twice");
-    expect_error("instance_id: a\nstreams:\n  - {stream_id: s, url: /x,\n", "t.yaml:",
+    expect_error("instance_id: a\nstreams:\n  - {stream_id: s, url: rtsp://h/x,\n", "t.yaml:",
                  "YAML syntax error");
-    expect_error("instance_id: a\nstreams:\n  - stream_id: s\n    url: /x\n    workers:\n"
+    expect_error("instance_id: a\nstreams:\n  - stream_id: s\n    url: rtsp://h/x\n    workers:\n"
                  "      - {type: person_detector, spec: {roi: {x: 1, y: 2, w: 0, h: 4}}}\n",
                  "t.yaml:6:", "roi.w");
     expect_error("instance_id: a\ncapture: {reconnect_initial_s: 20, reconnect_max_s: 10}\n",
@@ -222,14 +223,107 @@ static void test_check_url(void **state)
 {
     (void)state;
     const char *why;
-    assert_int_equal(vg_config_check_url("rtsp://cam/x", &why), 0);
-    assert_int_equal(vg_config_check_url("rtsps://cam/x", &why), 0);
-    assert_int_equal(vg_config_check_url("http://cam/x", &why), 0);
-    assert_int_equal(vg_config_check_url("file:///tmp/x.mp4", &why), 0);
-    assert_int_equal(vg_config_check_url("/tmp/x.mp4", &why), 0);
-    assert_int_not_equal(vg_config_check_url("nope://x", &why), 0);
-    assert_int_not_equal(vg_config_check_url("", &why), 0);
-    assert_int_not_equal(vg_config_check_url("rtsp://a\nb", &why), 0);
+    assert_int_equal(vg_config_check_url("rtsp://cam/x", false, &why), 0);
+    assert_int_equal(vg_config_check_url("rtsps://user:pw@cam:322/x", false, &why), 0);
+    static const char *const bad[] = {
+        "http://169.254.169.254/latest", "https://cam/x", "file:///etc/passwd", "/etc/passwd",
+        "concat:/a.mp4|/b.mp4", "subfile,,start,0,end,9,,:/etc/passwd", "data:text/plain,x",
+        "tcp://127.0.0.1:9", "RTSP://cam/x", "rtsp://", "nope://x", "", "rtsp://a\nb",
+        "crypto:/x", "./x.mp4", "x.mp4", "hls+http://x/y.m3u8", "async:rtsp://x"};
+    for (size_t i = 0; i < VG_ARRAY_LEN(bad); i++) {
+        why = NULL;
+        assert_int_not_equal(vg_config_check_url(bad[i], false, &why), 0);
+        assert_non_null(why);
+    }
+    /* with capture.allow_files: absolute paths, and nothing FFmpeg reads as a protocol */
+    assert_int_equal(vg_config_check_url("/tmp/x.mp4", true, &why), 0);
+    assert_int_not_equal(vg_config_check_url("file:/tmp/x.mp4", true, &why), 0);
+    assert_int_not_equal(vg_config_check_url("concat:/a|/b", true, &why), 0);
+    assert_int_not_equal(vg_config_check_url("/a/concat:/b", true, &why), 0);
+    assert_int_not_equal(vg_config_check_url("x.mp4", true, &why), 0);
+    assert_int_not_equal(vg_config_check_url("http://h/x", true, &why), 0);
+}
+
+/* Every entry point shares the file's rules: a stream URL outside rtsp(s) is refused
+ * naming the key, files need capture.allow_files, a template must build rtsp URLs. */
+static void test_url_rules(void **state)
+{
+    (void)state;
+    expect_error("instance_id: a\nstreams:\n  - {stream_id: s, url: /etc/passwd}\n",
+                 "t.yaml:3:25:", "key 'streams[0].url': URL '/etc/passwd' must start with rtsp://");
+    expect_error("instance_id: a\nstreams:\n  - {stream_id: s, url: \"http://169.254.169.254/\"}\n",
+                 "t.yaml:3:25:", "key 'streams[0].url'");
+    vg_config_t *c = expect_ok("instance_id: a\ncapture: {allow_files: true}\n"
+                               "streams:\n  - {stream_id: s, url: /tmp/x.mp4}\n");
+    assert_true(c->capture.allow_files);
+    vg_config_free(c);
+    c = expect_ok("instance_id: a\n");
+    assert_false(c->capture.allow_files);
+    vg_config_free(c);
+    expect_error("instance_id: a\ncapture: {allow_files: true}\n"
+                 "streams:\n  - {stream_id: s, url: \"concat:/a|/b\"}\n",
+                 "t.yaml:4:25:", "key 'streams[0].url'");
+    expect_error("instance_id: a\nstream_url_template: \"http://x/{source_id}\"\n",
+                 "t.yaml:2:22:", "key 'stream_url_template'");
+    expect_error("instance_id: a\nstream_url_template: \"{source_id}\"\n"
+                 "streams:\n  - {stream_id: s, source_id: x}\n",
+                 "t.yaml:", "stream_url_template");
+}
+
+/* Masks are fractions of the frame; pixel masks are refused naming the key; at most
+ * VG_LIMIT_MASKS_PER_STREAM. */
+static void test_privacy_masks(void **state)
+{
+    (void)state;
+    vg_config_t *c = expect_ok("instance_id: a\nstreams:\n  - stream_id: s\n    url: rtsp://h/x\n"
+                               "    privacy_masks: [{x: 0.5, y: 0, w: 0.5, h: 0.25}]\n");
+    assert_int_equal(c->streams[0].n_privacy_masks, 1);
+    assert_true(c->streams[0].privacy_masks[0].x == 0.5 && c->streams[0].privacy_masks[0].h == 0.25);
+    vg_config_free(c);
+    expect_error("instance_id: a\nstreams:\n  - stream_id: s\n    url: rtsp://h/x\n"
+                 "    privacy_masks: [{x: 0, y: 0, w: 200, h: 120}]\n",
+                 "t.yaml:5:", "key 'streams[0].privacy_masks[0].w': expected a number from");
+    expect_error("instance_id: a\nstreams:\n  - stream_id: s\n    url: rtsp://h/x\n"
+                 "    privacy_masks: [{x: 0, y: 0, w: 200, h: 120}]\n",
+                 "t.yaml:5:", "fractions of the frame");
+    expect_error("instance_id: a\nstreams:\n  - stream_id: s\n    url: rtsp://h/x\n"
+                 "    privacy_masks: [{x: 0.75, y: 0, w: 0.5, h: 0.5}]\n",
+                 "t.yaml:3:", "key 'streams[0].privacy_masks[0].w': the mask reaches past");
+    char yaml[8192] = "instance_id: a\nstreams:\n  - stream_id: s\n    url: rtsp://h/x\n"
+                      "    privacy_masks:\n";
+    for (int i = 0; i <= VG_LIMIT_MASKS_PER_STREAM; i++)
+        strcat(yaml, "      - {x: 0, y: 0, w: 0.1, h: 0.1}\n");
+    expect_error(yaml, "t.yaml:3:", "key 'streams[0].privacy_masks': a stream has at most");
+}
+
+/* Workers and views over limits.h are refused where the configuration enters. */
+static void test_limits(void **state)
+{
+    (void)state;
+    char yaml[4096] = "instance_id: a\nstreams:\n  - stream_id: s\n    url: rtsp://h/x\n"
+                      "    workers:\n";
+    for (int i = 0; i <= VG_LIMIT_WORKERS_PER_STREAM; i++)
+        snprintf(yaml + strlen(yaml), sizeof(yaml) - strlen(yaml),
+                 "      - {type: motion_detector, worker_id: m%d}\n", i);
+    expect_error(yaml, "t.yaml:3:", "key 'streams[0].workers': a stream runs at most 8 workers");
+    /* five motion detectors with five rois: five views */
+    snprintf(yaml, sizeof(yaml), "instance_id: a\nstreams:\n  - stream_id: s\n    url: rtsp://h/x\n"
+                                 "    workers:\n");
+    for (int i = 0; i < 5; i++)
+        snprintf(yaml + strlen(yaml), sizeof(yaml) - strlen(yaml),
+                 "      - {type: motion_detector, worker_id: m%d, spec: {roi: {x: %d, y: 0, w: 8, h: 8}}}\n",
+                 i, i * 8);
+    expect_error(yaml, "t.yaml:3:", "key 'streams[0].workers': the workers need 5 distinct views");
+    /* four views are fine, and workers sharing a view count once */
+    snprintf(yaml, sizeof(yaml), "instance_id: a\nstreams:\n  - stream_id: s\n    url: rtsp://h/x\n"
+                                 "    workers:\n");
+    for (int i = 0; i < 8; i++)
+        snprintf(yaml + strlen(yaml), sizeof(yaml) - strlen(yaml),
+                 "      - {type: motion_detector, worker_id: m%d, spec: {roi: {x: %d, y: 0, w: 8, h: 8}}}\n",
+                 i, (i % 4) * 8);
+    vg_config_t *c = expect_ok(yaml);
+    assert_int_equal(vg_config_stream_views(c, &c->streams[0], NULL, 0), 4);
+    vg_config_free(c);
 }
 
 int main(void)
@@ -239,7 +333,8 @@ int main(void)
         cmocka_unit_test(test_defaults),            cmocka_unit_test(test_source_id_template),
         cmocka_unit_test(test_person_default_model), cmocka_unit_test(test_rules),
         cmocka_unit_test(test_reports_every_problem), cmocka_unit_test(test_check_url),
-        cmocka_unit_test(test_env_values),
+        cmocka_unit_test(test_env_values),          cmocka_unit_test(test_url_rules),
+        cmocka_unit_test(test_privacy_masks),       cmocka_unit_test(test_limits),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -491,7 +491,7 @@ static void test_snapshot(void **state)
     for (int y = 0; y < im.h; y++)
         memcpy(padded + (size_t)y * stride, im.bgr + (size_t)y * im.w * 3, (size_t)im.w * 3);
     vg_detection_t box = {0, "person", 0.93f, 0.29f, 0.23f, 0.14f, 0.65f};
-    vg_box_t mask = {0.5f, 0.25f, 0.3f, 0.4f}; /* over the horse */
+    vg_mask_t mask = {0.5, 0.25, 0.3, 0.4}; /* over the horse */
     uint8_t *jpeg = NULL;
     size_t len = 0;
     assert_int_equal(

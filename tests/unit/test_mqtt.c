@@ -1,7 +1,8 @@
 /* Unit tests for mqtt.c without a broker (the port is closed): argument checks, QoS 0
  * dropped while offline, QoS 1 queued in the outbox with retained replacement and the
- * drop policy, the metrics that count it, reconnect attempts, a stop that times out,
- * and free without a stop. The integration tests cover the connected paths. */
+ * drop policy, the metrics that count it, reconnect attempts, host names resolved off
+ * the loop and connected by address, a stop that times out, and free without a stop.
+ * The integration tests cover the connected paths. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -55,16 +56,21 @@ static void on_stopped(void *arg)
     event_base_loopbreak(f->base);
 }
 
-static void make(fixture_t *f, int outbox_limit, const char *host)
+static void make_at(fixture_t *f, int outbox_limit, const char *host, int port)
 {
     memset(f, 0, sizeof(*f));
     f->base = event_base_new();
-    vg_mqtt_cfg_t cfg = {.host = (char *)host, .port = closed_port(), .client_id = "unit",
+    vg_mqtt_cfg_t cfg = {.host = (char *)host, .port = port, .client_id = "unit",
                          .keepalive_s = 5, .outbox_limit = outbox_limit};
     vg_mqtt_hooks_t hooks = {.on_stopped = on_stopped, .arg = f,
                              .will_topic = "unit/status", .will_payload = "offline"};
     assert_int_equal(vg_mqtt_new(f->base, &cfg, &hooks, &f->m), 0);
-    vg_mqtt_set_backoff(f->m, 0.01, 0.02);
+    vg_mqtt_set_backoff(f->m, 0.01, 0.02, 0.02);
+}
+
+static void make(fixture_t *f, int outbox_limit, const char *host)
+{
+    make_at(f, outbox_limit, host, closed_port());
 }
 
 static void run_for(fixture_t *f, double s)
@@ -186,16 +192,70 @@ static void test_stop_with_nothing_pending(void **state)
     destroy(&f);
 }
 
+/* A loopback listener: connections queue in its backlog, nothing answers them. */
+static int listener(int *port)
+{
+    int s = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof(a);
+    assert_int_equal(bind(s, (struct sockaddr *)&a, sizeof(a)), 0);
+    assert_int_equal(listen(s, 8), 0);
+    assert_int_equal(getsockname(s, (struct sockaddr *)&a, &len), 0);
+    *port = ntohs(a.sin_port);
+    return s;
+}
+
+/* Runs the loop in short slices until `needle` shows in the log file or `max_s` pass. */
+static bool run_until_logged(fixture_t *f, int log_fd, const char *needle, double max_s)
+{
+    char buf[16384];
+    for (double t = 0; t < max_s; t += 0.05) {
+        run_for(f, 0.05);
+        ssize_t n = pread(log_fd, buf, sizeof(buf) - 1, 0);
+        buf[n > 0 ? n : 0] = '\0';
+        if (strstr(buf, needle))
+            return true;
+    }
+    return false;
+}
+
 static void test_name_resolution(void **state)
 {
     (void)state;
+    /* "localhost" is resolved off the loop and connected to by address: the listener
+     * sees the connection (an address that refuses moves on to the next one) */
+    int port, ls = listener(&port);
     fixture_t f;
-    make(&f, 10, "localhost"); /* resolved off the loop, then refused */
-    run_for(&f, 0.3);
-    assert_false(vg_mqtt_connected(f.m));
+    make_at(&f, 10, "localhost", port);
+    int c = -1;
+    for (int i = 0; i < 40 && c < 0; i++) {
+        run_for(&f, 0.05);
+        c = accept(ls, NULL, NULL);
+    }
+    assert_true(c >= 0);
+    assert_false(vg_mqtt_connected(f.m)); /* no CONNACK from a bare listener */
+    close(c);
+    close(ls);
     destroy(&f);
-    make(&f, 10, "no-such-host.invalid"); /* lookup fails: retried, no crash */
-    run_for(&f, 0.3);
+
+    /* a name that does not resolve: the failure is logged with the lookup's reason and
+     * retried, and the loop keeps running meanwhile */
+    char path[] = "/tmp/vigil-test-mqtt-log.XXXXXX";
+    int log_fd = mkstemp(path);
+    assert_true(log_fd >= 0);
+    unlink(path);
+    vg_log_set_level(VG_LOG_INFO);
+    vg_log_set_fd(log_fd);
+    make(&f, 10, "no-such-host.invalid");
+    double t0 = vg_now_mono();
+    bool failed = run_until_logged(&f, log_fd, "\"event\":\"connect_failed\",\"host\":\"no-such-host.invalid\"", 12);
+    bool retried = run_until_logged(&f, log_fd, "\"event\":\"reconnect_scheduled\"", 2);
+    vg_log_set_fd(2);
+    vg_log_set_level(VG_LOG_ERROR);
+    close(log_fd);
+    assert_true(failed);
+    assert_true(retried);
+    assert_true(vg_now_mono() - t0 < 14);
     destroy(&f); /* with a lookup possibly still running */
 }
 
