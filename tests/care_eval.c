@@ -11,11 +11,14 @@
  * --hold S holds each clip's last frame S seconds longer, as camsim serving a tpad'ed clip
  * would (a room camera keeps watching the person on the floor).
  *
+ * --check exits 1 unless every fall clip has a track down within 3 s of fall_end, at least
+ * 4 of them (or all, when fewer) keep one track through the fall, and no clip without a
+ * fall ever has a lying track (issue 14's bar, offline).
  * --lightning ONNX runs Lightning on a crop around each track seen in the last second and
  * MultiPose only when there is none or a crop loses its person.
  *
- *   vigil-care-eval [--fps N] [--guard S] [--hold S] [--model ONNX] [--lightning ONNX] [-v]
- *                   labels.json clip...
+ *   vigil-care-eval [--fps N] [--guard S] [--hold S] [--model ONNX] [--lightning ONNX]
+ *                   [--check] [-v] labels.json clip...
  */
 #include "vigil/common.h"
 #include "vigil/pose.h"
@@ -38,7 +41,7 @@ static const char *const pred_names[P_N] = {"upright", "sitting", "lying", "unkn
 typedef struct {
     double fps, guard, hold;
     const char *model;
-    int verbose;
+    int verbose, check;
     vg_pose_model_t *lightning; /* --lightning: on crops around tracks, MultiPose otherwise */
 } opts_t;
 
@@ -272,10 +275,13 @@ static vg_pose_model_t *load(const char *path, int input_size)
 int main(int argc, char **argv)
 {
     opts_t o = {.guard = 0.5};
-    static const struct option longs[] = {
-        {"fps", required_argument, NULL, 'f'},       {"guard", required_argument, NULL, 'g'},
-        {"hold", required_argument, NULL, 'h'},      {"model", required_argument, NULL, 'm'},
-        {"lightning", required_argument, NULL, 'l'}, {NULL, 0, NULL, 0}};
+    static const struct option longs[] = {{"fps", required_argument, NULL, 'f'},
+                                          {"guard", required_argument, NULL, 'g'},
+                                          {"hold", required_argument, NULL, 'h'},
+                                          {"model", required_argument, NULL, 'm'},
+                                          {"lightning", required_argument, NULL, 'l'},
+                                          {"check", no_argument, NULL, 'c'},
+                                          {NULL, 0, NULL, 0}};
     for (int c; (c = getopt_long(argc, argv, "v", longs, NULL)) != -1;) {
         if (c == 'f')
             o.fps = atof(optarg);
@@ -289,13 +295,15 @@ int main(int argc, char **argv)
             o.lightning = load(optarg, 192);
         else if (c == 'v')
             o.verbose = 1;
+        else if (c == 'c')
+            o.check = 1;
         else
             return 2;
     }
     if (argc - optind < 2) {
         fprintf(stderr,
-                "usage: %s [--fps N] [--guard S] [--hold S] [--model ONNX] [-v] labels.json "
-                "clip...\n",
+                "usage: %s [--fps N] [--guard S] [--hold S] [--model ONNX] [--lightning ONNX] "
+                "[--check] [-v] labels.json clip...\n",
                 argv[0]);
         return 2;
     }
@@ -308,7 +316,7 @@ int main(int argc, char **argv)
                 : vg_xasprintf("%s/../../models/pose/movenet-multipose-256.onnx", dirname(dir));
     free(dir);
     vg_pose_model_t *m = load(model, 256);
-    int n_down = 0, n_same = 0, n_fall = 0;
+    int n_down = 0, n_same = 0, n_fall = 0, n_lying_no_fall = 0;
     for (int i = optind + 1; i < argc; i++) {
         clip_t c = {.name = basename(argv[i])};
         load_label(&c, labels);
@@ -318,6 +326,7 @@ int main(int argc, char **argv)
         n_fall += c.fall;
         n_down += c.fall && c.first_down_t - c.fall_end <= 3.0;
         n_same += c.fall && c.same_id > 0;
+        n_lying_no_fall += c.fall ? 0 : c.lying;
     }
     print_confusion("all", total);
     printf("forward passes: MultiPose %d (%.1f ms mean), Lightning %d (%.1f ms mean)\n", runs_multi,
@@ -329,5 +338,7 @@ int main(int argc, char **argv)
     vg_pose_free(o.lightning);
     json_decref(labels);
     free(model);
-    return 0;
+    bool ok = n_down == n_fall && n_same >= (n_fall < 4 ? n_fall : 4) && n_lying_no_fall == 0;
+    if (o.check) printf("check: %s\n", ok ? "pass" : "FAIL");
+    return o.check && !ok ? 1 : 0;
 }
