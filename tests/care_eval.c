@@ -6,7 +6,7 @@
  * clips upright throughout), whether a track is lying or sitting within 3 s of fall_end,
  * and whether a track down 1 s after fall_end was upright before fall_start (one person,
  * one track_id, through the fall).
- * A development tool (not a ctest): one thread, everything on stdout.
+ * One thread (OpenCV too, as in the daemon's executors), everything on stdout.
  *
  * --hold S holds each clip's last frame S seconds longer, as camsim serving a tpad'ed clip
  * would (a room camera keeps watching the person on the floor).
@@ -275,6 +275,7 @@ static vg_pose_model_t *load(const char *path, int input_size)
 int main(int argc, char **argv)
 {
     opts_t o = {.guard = 0.5};
+    vg_detector_set_threads(1); /* as the daemon's inference executors run */
     static const struct option longs[] = {{"fps", required_argument, NULL, 'f'},
                                           {"guard", required_argument, NULL, 'g'},
                                           {"hold", required_argument, NULL, 'h'},
