@@ -23,9 +23,10 @@ using namespace vg_cv;
 namespace
 {
 
-const int kDefaultInput = 192;
-const float kBoxKeypoint = 0.2f; /* keypoints at least this sure make the box */
-const float kBoxPad = 0.1f;      /* the box grows by this fraction of its size a side */
+const int kDefaultInput = 192;      /* Lightning's native input */
+const int kDefaultMultiInput = 256; /* MultiPose's */
+const float kBoxKeypoint = 0.2f;    /* keypoints at least this sure make the box */
+const float kBoxPad = 0.1f;         /* the box grows by this fraction of its size a side */
 const float kDuplicateIou = 0.5f;
 const int kMinKeypoints = 4;    /* MultiPose: fewer sure keypoints than this is no person */
 const float kCentreBias = 1.8f; /* the decode's distance weighting: 1 / (d + 1.8) */
@@ -142,6 +143,12 @@ int pose_new(const vg_pose_spec_t *s, vg_pose_model **out, char *err, size_t err
     if (m->net.empty())
         return fail(err, errlen, VG_EIO, "model %s: no network layers", s->weights_path);
     rc = warm_up(m.get(), s->weights_path, err, errlen);
+    if (rc == VG_OK && s->input_size == 0 && m->kind == VG_POSE_MULTI) {
+        m->input_size = kDefaultMultiInput; /* MultiPose's native size */
+        m->grid = m->input_size / 4;
+        m->out_names.clear();
+        rc = warm_up(m.get(), s->weights_path, err, errlen);
+    }
     if (rc != VG_OK) return rc;
     *out = m.release();
     return VG_OK;

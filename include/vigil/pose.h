@@ -66,7 +66,9 @@ typedef enum {
 typedef struct {
     const char *model_id;     /* used in messages; may be NULL */
     const char *weights_path; /* the .onnx file */
-    int input_size;           /* square input in pixels, multiple of 32; 0: 192 */
+    int input_size;           /* square input in pixels, multiple of 32; 0: the model's own (192 for
+                                 Lightning, 256 for MultiPose). Both nets are fully convolutional and
+                                 run at any size: smaller is faster and less precise. */
 } vg_pose_spec_t;
 
 typedef struct vg_pose_model vg_pose_model_t;

@@ -255,7 +255,11 @@ static void test_run_rejects_bad_arguments(void **state)
 {
     (void)state;
     vg_pose_model_t *m = load_model("movenet-lightning-192.onnx", 0);
-    assert_int_equal(vg_pose_input_size(m), 192);
+    assert_int_equal(vg_pose_input_size(m), 192); /* 0: the model's own size */
+    vg_pose_model_t *multi = load_model("movenet-multipose-256.onnx", 0);
+    assert_int_equal(vg_pose_kind(multi), VG_POSE_MULTI);
+    assert_int_equal(vg_pose_input_size(multi), 256);
+    vg_pose_free(multi);
     uint8_t px[3 * 4 * 4] = {0};
     vg_pose_t p;
     size_t n = 7;
