@@ -222,6 +222,7 @@ static void *capture_main(void *arg)
         if (out == VG_CAPTURE_OUT_RESTART)
             atomic_store(&c->restart, false); /* let the close be polite */
         vg_capture_session_close(c, &s);
+        vg_capture_account_cpu(c);
         atomic_store(&c->keyframe_only, false);
         reset_samples(c);
         vg_series_set(c->m.up, 0);
@@ -262,6 +263,8 @@ static bool cfg_valid(const vg_capture_cfg_t *cfg)
            cfg->stall_timeout_s >= 0 && cfg->reconnect_initial_s >= 0 &&
            cfg->reconnect_max_s >= 0 && cfg->open_timeout_s >= 0 && cfg->read_timeout_s >= 0 &&
            cfg->decoder_threads >= 0 && cfg->decoder_threads <= 64 &&
+           cfg->still_interval_s >= 0 && cfg->still_interval_s <= 3600 &&
+           cfg->still_after_s >= 0 && cfg->still_after_s <= 3600 &&
            views_valid(cfg->views, cfg->n_views);
 }
 
@@ -292,6 +295,15 @@ static const struct {
     {GAUGE, "vigil_stream_fps", "Measured sampling rate", SERIES(fps)},
     {HISTOGRAM, "vigil_stream_decode_duration_seconds", "Time to decode one packet",
      SERIES(decode_s)},
+    {GAUGE, "vigil_stream_still",
+     "1 while the view is still: one keyframe per capture.still_interval_s is decoded",
+     SERIES(still)},
+    {COUNTER, "vigil_stream_frames_repeated_total",
+     "Sampling slots filled with the previous picture while the view was still",
+     SERIES(repeated)},
+    {HISTOGRAM, "vigil_stream_change_decode_delay_seconds",
+     "From the read of the last picture seen still to the decode of the first changed one",
+     SERIES(change_delay)},
 #undef SERIES
 };
 
@@ -311,6 +323,14 @@ static void register_metrics(vg_capture_t *c)
     vg_metric_t *info = vg_metric_gauge(
         "vigil_stream_info", "A stream's source URL (credentials redacted)", "stream_id,url");
     c->m.info = vg_metric_series(info, c->cfg.stream_id, c->cfg.url_redacted);
+    vg_metric_t *wake = vg_metric_counter("vigil_stream_activity_wakeups_total",
+                                          "Switches from still to active decoding, by trigger "
+                                          "(view: a decoded picture changed; size: a large P-frame)",
+                                          "stream_id,trigger");
+    c->m.wake_view = vg_metric_series(wake, c->cfg.stream_id, "view");
+    c->m.wake_size = vg_metric_series(wake, c->cfg.stream_id, "size");
+    c->m.cpu = vg_metric_series(vg_metrics_stream_cpu(), c->cfg.stream_id, "capture");
+    vg_series_add(c->m.cpu, 0);
     vg_series_set(c->m.info, 1);
     vg_series_set(c->m.up, 0);
     vg_series_set(c->m.target_fps, atomic_load(&c->fps));
@@ -332,6 +352,8 @@ int vg_capture_new(const vg_capture_cfg_t *cfg, vg_capture_t **out)
     c->cfg.open_s = or_default(cfg->open_timeout_s, 10);
     c->cfg.read_s = or_default(cfg->read_timeout_s, 10);
     c->cfg.threads = cfg->decoder_threads > 0 ? cfg->decoder_threads : 1;
+    c->cfg.still_interval_s = cfg->still_interval_s;
+    c->cfg.still_after_s = cfg->still_after_s;
     c->cfg.is_file = !strstr(cfg->url, "://") || strncmp(cfg->url, "file:", 5) == 0;
     c->cfg.mailbox = cfg->mailbox;
     c->cfg.on_state = cfg->on_state;
@@ -415,6 +437,24 @@ void vg_capture_restart(vg_capture_t *c)
     wake(c, &c->restart);
 }
 
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static void delay_quantiles_locked(const vg_capture_t *c, vg_capture_stats_t *out)
+{
+    double v[VG_CAPTURE_DELAY_RING];
+    int n = c->n_delays;
+    if (n == 0) return;
+    memcpy(v, c->delays, (size_t)n * sizeof(v[0]));
+    qsort(v, (size_t)n, sizeof(v[0]), cmp_double);
+    out->change_delays = n;
+    out->change_delay_p50_s = v[(n - 1) / 2];
+    out->change_delay_p95_s = v[(int)ceil(0.95 * n) - 1];
+}
+
 void vg_capture_stats(const vg_capture_t *c, vg_capture_stats_t *out)
 {
     vg_capture_t *mc = (vg_capture_t *)c; /* for the stats lock only */
@@ -431,8 +471,13 @@ void vg_capture_stats(const vg_capture_t *c, vg_capture_stats_t *out)
     out->last_decode_s = atomic_load(&c->last_decode_s);
     out->src_width = atomic_load(&c->src_w);
     out->src_height = atomic_load(&c->src_h);
+    out->still = atomic_load(&c->still);
+    out->frames_repeated = atomic_load(&c->repeated);
+    out->wakeups = atomic_load(&c->wakeups);
+    out->cpu_s = atomic_load(&c->cpu_s);
     pthread_mutex_lock(&mc->stats_mu);
     out->fps = fps_locked(c, vg_now_mono(), out->target_fps);
+    delay_quantiles_locked(c, out);
     memcpy(out->last_error, c->last_error, sizeof(out->last_error));
     pthread_mutex_unlock(&mc->stats_mu);
 }

@@ -45,10 +45,9 @@ static void set_error(vg_capture_t *c, const char *what, int averr)
         snprintf(c->run.err, sizeof(c->run.err), "%s %s", what, c->cfg.url_redacted);
 }
 
-/* Stream time in seconds (NAN if none), continuous across the loops of a file. */
 static double stream_time(const vg_capture_session_t *s, int64_t ts)
 {
-    return ts == AV_NOPTS_VALUE ? NAN : (double)ts * av_q2d(s->tb) + s->loop_offset;
+    return vg_capture_stream_time(s, ts);
 }
 
 static double packet_time(const vg_capture_session_t *s, const AVPacket *pkt)
@@ -94,47 +93,6 @@ static bool pace(vg_capture_t *c, vg_capture_session_t *s, const AVPacket *pkt)
     return due <= now || !vg_capture_sleep(c, due - now);
 }
 
-/* Keyframe-only decoding when the target fps is at or below the keyframe rate. */
-static void update_decode_mode(vg_capture_t *c, vg_capture_session_t *s)
-{
-    bool ko = vg_sampler_keyframe_only(&s->sampler, atomic_load(&c->fps));
-    if (ko == s->keyframe_only) return;
-    s->keyframe_only = ko;
-    atomic_store(&c->keyframe_only, ko);
-    /* Decoding only keyframes, the picture is scaled down a lot for the detectors, and
-     * the deblocking filter is ~10 % of an IDR decode on a deblocked (camera-like)
-     * stream: skip it. Read per slice by the decoder, so switching is immediate. */
-    if (s->dec) s->dec->skip_loop_filter = ko ? AVDISCARD_ALL : AVDISCARD_DEFAULT;
-    if (!ko) { /* resume decoding everything at the next keyframe */
-        s->need_key = true;
-        s->need_key_until = vg_now_mono() + c->cfg.stall_s / 2;
-    }
-    VG_INFO(MOD, "capture_decode_mode", "{s:s, s:s, s:b, s:f}", "stream_id", c->cfg.stream_id,
-            "url", c->cfg.url_redacted, "keyframe_only", ko, "keyframe_interval_s",
-            vg_sampler_keyframe_interval(&s->sampler));
-}
-
-/* Whether this video packet goes to the decoder. Packets skipped by policy count as
- * progress for stall detection; waiting for a keyframe does not, and gives up after a
- * while in case the stream never flags one. */
-static bool want_packet(vg_capture_t *c, vg_capture_session_t *s, const AVPacket *pkt, double now)
-{
-    bool key = pkt->flags & AV_PKT_FLAG_KEY;
-    double ts = packet_time(s, pkt);
-    if (key) atomic_store(&c->key_interval, vg_sampler_note_keyframe(&s->sampler, ts));
-    update_decode_mode(c, s);
-    if (s->need_key) {
-        if (!key && now < s->need_key_until) return false;
-        s->need_key = false;
-    }
-    if (!s->keyframe_only) return true;
-    if (!key || !vg_sampler_wants(&s->sampler, ts, now)) {
-        s->last_progress = now;
-        return false;
-    }
-    return true;
-}
-
 static void remember_read_time(vg_capture_session_t *s, const AVPacket *pkt)
 {
     s->read_at[s->read_at_pos].pts = pkt->pts;
@@ -143,7 +101,7 @@ static void remember_read_time(vg_capture_session_t *s, const AVPacket *pkt)
 }
 
 /* Wall time when the packet of this picture was read (now if unknown). */
-static double read_time_of(const vg_capture_session_t *s, int64_t pts)
+double vg_capture_read_time(const vg_capture_session_t *s, int64_t pts)
 {
     for (int i = 1; pts != AV_NOPTS_VALUE && i <= VG_CAPTURE_READ_AT_RING; i++) {
         int k = (s->read_at_pos - i + VG_CAPTURE_READ_AT_RING) % VG_CAPTURE_READ_AT_RING;
@@ -164,14 +122,13 @@ static size_t copy_views(vg_capture_t *c, vg_capture_view_t *views)
     return n;
 }
 
-/* The frame of a kept picture: one conversion per view. NULL when one failed. */
-static vg_frame_t *build_frame(vg_capture_t *c, vg_capture_session_t *s, const AVFrame *pic,
-                               double ts)
+vg_frame_t *vg_capture_build_frame(vg_capture_t *c, vg_capture_session_t *s, const AVFrame *pic,
+                                   double ts)
 {
     vg_capture_view_t views[VG_CAPTURE_MAX_VIEWS];
     size_t n = copy_views(c, views);
     vg_frame_t *f = vg_frame_new();
-    f->captured_at = read_time_of(s, pic->pts);
+    f->captured_at = vg_capture_read_time(s, pic->pts);
     f->pts_s = ts;
     f->src_width = pic->width;
     f->src_height = pic->height;
@@ -193,11 +150,11 @@ static vg_frame_t *build_frame(vg_capture_t *c, vg_capture_session_t *s, const A
         v->x = r[0], v->y = r[1], v->w = r[2], v->h = r[3];
     }
     vg_frame_set_source(f, pic);
-    f->seq = ++c->run.seq;
-    return f;
+    return f; /* seq: set when posted */
 }
 
-static void note_picture(vg_capture_t *c, vg_capture_session_t *s, const AVFrame *pic, double now)
+void vg_capture_note_picture(vg_capture_t *c, vg_capture_session_t *s, const AVFrame *pic,
+                             double now)
 {
     s->last_progress = now;
     vg_capture_count(&c->decoded, c->m.decoded);
@@ -214,22 +171,9 @@ static void note_picture(vg_capture_t *c, vg_capture_session_t *s, const AVFrame
     }
 }
 
-static void handle_picture(vg_capture_t *c, vg_capture_session_t *s, const AVFrame *pic)
-{
-    double now = vg_now_mono();
-    note_picture(c, s, pic, now);
-    double ts = stream_time(s, pic->best_effort_timestamp);
-    if (!vg_sampler_take(&s->sampler, ts, now, atomic_load(&c->fps))) return;
-    vg_frame_t *f = build_frame(c, s, pic, ts);
-    if (!f) return;
-    vg_capture_count(&c->sampled, c->m.sampled);
-    if (vg_mailbox_post(c->cfg.mailbox, f)) vg_capture_count(&c->dropped, c->m.dropped);
-    vg_series_set(c->m.fps, vg_capture_record_sample(c, now));
-}
-
 /* Sends one packet and drains the decoder. Decode errors are not fatal: a corrupt
  * packet costs a picture, and a decoder that never recovers shows up as a stall. */
-static void decode_packet(vg_capture_t *c, vg_capture_session_t *s, const AVPacket *pkt)
+void vg_capture_decode_packet(vg_capture_t *c, vg_capture_session_t *s, const AVPacket *pkt)
 {
     double t0 = vg_now_mono();
     int rc = avcodec_send_packet(s->dec, pkt);
@@ -242,7 +186,7 @@ static void decode_packet(vg_capture_t *c, vg_capture_session_t *s, const AVPack
         rc = avcodec_receive_frame(s->dec, s->frame);
         spent += vg_now_mono() - t1;
         if (rc < 0) break;
-        handle_picture(c, s, s->frame);
+        vg_capture_on_picture(c, s, s->frame);
         av_frame_unref(s->frame);
     }
     atomic_store(&c->last_decode_s, spent);
@@ -414,6 +358,7 @@ static bool rewind_input(vg_capture_session_t *s)
     s->loop_pending = !isnan(s->max_ts);
     s->need_key = true;
     s->need_key_until = vg_now_mono() + 1.0;
+    vg_capture_release_held(s);
     return true;
 }
 
@@ -445,8 +390,7 @@ static vg_capture_outcome_t session_read(vg_capture_t *c, vg_capture_session_t *
         if (s->pkt->stream_index == s->vstream) {
             remember_read_time(s, s->pkt);
             follow_timeline(s, s->pkt);
-            if (pace(c, s, s->pkt) && want_packet(c, s, s->pkt, vg_now_mono()))
-                decode_packet(c, s, s->pkt);
+            if (pace(c, s, s->pkt)) vg_capture_packet(c, s, s->pkt);
         }
         av_packet_unref(s->pkt);
     }
@@ -462,12 +406,14 @@ vg_capture_outcome_t vg_capture_session_run(vg_capture_t *c, vg_capture_session_
     s->last_progress = vg_now_mono();
     s->need_key = true; /* skip leading non-key packets (not for long) */
     s->need_key_until = s->last_progress + c->cfg.stall_s / 2;
+    vg_capture_policy_begin(c, s);
     return session_read(c, s);
 }
 
 void vg_capture_session_close(vg_capture_t *c, vg_capture_session_t *s)
 {
     arm_deadline(c, vg_now_mono() + CLOSE_GRACE_S, VG_CAPTURE_DEADLINE_NONE);
+    vg_capture_policy_end(c, s);
     for (int i = 0; i < VG_CAPTURE_MAX_VIEWS; i++)
         sws_freeContext(s->sws[i]);
     av_frame_free(&s->frame);

@@ -143,6 +143,10 @@ static const field_t capture_fields[] = {
      .off = OFF(vg_capture_cfg_defaults_t, reconnect_max_s), .def = "10", .min = 0.01,
      .max = 3600},
     {.name = "allow_files", .kind = K_BOOL, .off = OFF(vg_capture_cfg_defaults_t, allow_files), .def = "false"},
+    {.name = "still_interval_s", .kind = K_DBL,
+     .off = OFF(vg_capture_cfg_defaults_t, still_interval_s), .def = "2", .min = 0, .max = 3600},
+    {.name = "still_after_s", .kind = K_DBL,
+     .off = OFF(vg_capture_cfg_defaults_t, still_after_s), .def = "3", .min = 0.5, .max = 3600},
 };
 static const schema_t capture_schema = {.what = "capture", .fields = capture_fields, .n_fields = VG_ARRAY_LEN(capture_fields), .size = 0};
 

@@ -234,43 +234,52 @@ static void reconfiguring(vg_control_t *c)
         c->o.on_status(c->o.arg, "reconfiguring");
 }
 
+static vg_stream_cfg_t *next_cfg(vg_control_t *c, cmd_ctx_t *x, vg_stream_t *s);
+
+/* A model load in flight: the command and the stream it was computed against. */
 typedef struct {
     vg_control_t *c;
     cmd_ctx_t *x;
-    bool ok;
-    char *error;
+    uint64_t gen, cfg_rev;
 } load_msg_t;
 
-static void model_loaded_loop(void *ctx, void *msg)
+/* After the load: the stream must be the same one (id and generation); a configuration
+ * changed meanwhile (a reload) is kept and the command's params applied on top of it. */
+static void apply_loaded(vg_control_t *c, cmd_ctx_t *x, const load_msg_t *m)
 {
-    (void)ctx;
-    load_msg_t *m = msg;
+    vg_stream_t *s = vg_streams_find_gen(c->o.streams, x->stream_id, m->gen);
+    if (!s) {
+        finish(c, x, "failed", "unknown_stream", "the stream was removed meanwhile", NULL);
+        return;
+    }
+    if (vg_stream_cfg_rev(s) != m->cfg_rev) {
+        vg_stream_cfg_free(x->next);
+        free(x->model_id);
+        x->model_id = NULL;
+        x->next = next_cfg(c, x, s); /* validates again: rejects (and frees x) if invalid */
+        if (!x->next)
+            return;
+    }
+    vg_stream_apply(s, x->next);
+    applied(c, x, false);
+}
+
+/* Loop thread (the job's completion). A failed load leaves the old model running: the
+ * instance is "running" again and the command "failed". */
+static void on_model_loaded(void *arg, bool ok, const char *error)
+{
+    load_msg_t *m = arg;
     vg_control_t *c = m->c;
     cmd_ctx_t *x = m->x;
     busy_set(c, x->stream_id, false);
-    vg_stream_t *s = vg_streams_find(c->o.streams, x->stream_id);
-    if (!m->ok) {
-        if (c->o.on_status) {
-            c->o.on_status(c->o.arg, "error");
+    if (!ok) {
+        if (c->o.on_status)
             c->o.on_status(c->o.arg, "running");
-        }
-        finish(c, x, "failed", "model_load_failed", m->error, "model_id");
-    } else if (!s) {
-        finish(c, x, "failed", "unknown_stream", "the stream was removed meanwhile", NULL);
+        finish(c, x, "failed", "model_load_failed", error, "model_id");
     } else {
-        vg_stream_apply(s, x->next);
-        applied(c, x, false);
+        apply_loaded(c, x, m);
     }
-    free(m->error);
     free(m);
-}
-
-static void on_model_loaded(void *arg, bool ok, const char *error)
-{
-    load_msg_t *m = arg; /* loader thread: hand over to the loop */
-    m->ok = ok;
-    m->error = vg_xstrdup(error);
-    vg_loopq_post(m->c->o.q, model_loaded_loop, NULL, m);
 }
 
 /* Applies x->next now, or after loading x->model_id when it is set. */
@@ -291,6 +300,8 @@ static void apply_next(vg_control_t *c, cmd_ctx_t *x, vg_stream_t *s)
     load_msg_t *lm = vg_xcalloc(1, sizeof(*lm));
     lm->c = c;
     lm->x = x;
+    lm->gen = vg_stream_gen(s);
+    lm->cfg_rev = vg_stream_cfg_rev(s);
     vg_infer_load_model(c->o.pool, m, on_model_loaded, lm);
 }
 

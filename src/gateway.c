@@ -189,15 +189,18 @@ int vg_gateway_new(vg_config_t *cfg, const char *log_level_override, vg_gateway_
 
     gw->status = vg_xstrdup("running");
     gw->q = vg_loopq_new(gw->base);
+    gw->jobs = vg_jobs_new(gw->q);
     vg_infer_cfg_t ic = {.instance_id = cfg->instance_id,
                          .threads = cfg->inference_threads,
                          .models = cfg,
+                         .jobs = gw->jobs,
                          .on_result = on_infer_result,
                          .arg = gw};
     VG_CHECK(vg_infer_new(&ic, &gw->pool) == 0);
     vg_streams_opts_t so = {.cfg = cfg,
                             .q = gw->q,
                             .pool = gw->pool,
+                            .jobs = gw->jobs,
                             .on_result = vg_gw_on_result,
                             .on_state = vg_gw_on_state,
                             .arg = gw};
@@ -215,8 +218,9 @@ int vg_gateway_new(vg_config_t *cfg, const char *log_level_override, vg_gateway_
         return VG_EIO;
     }
     vg_rest_register(gw);
+    vg_capacity_register(gw);
     if (cfg->state_file && *cfg->state_file)
-        gw->statefile = vg_statefile_new(cfg->state_file);
+        gw->statefile = vg_statefile_new(cfg->state_file, gw->jobs);
     vg_gw_streams_start(gw);
     *out = gw;
     return VG_OK;
@@ -239,19 +243,26 @@ void vg_gateway_free(vg_gateway_t *gw)
 {
     if (!gw)
         return;
-    /* Reverse start order; threads first, then what their queued messages point at. */
-    vg_rest_stop(gw);
-    vg_streams_shutdown(gw->streams); /* joins captures still running (drain timed out) */
+    /* Reverse start order; threads first, then what their queued messages point at.
+     * Stopping the jobs runs the pending reaps (captures joined, streams detached from
+     * the pool) and state writes, and cancels pending snapshots and model loads; their
+     * completions, drained next, answer the suspended HTTP requests and commands. */
+    vg_capacity_stop(gw);
+    vg_streams_shutdown(gw->streams); /* queues the reaps of streams still running */
+    if (gw->jobs)
+        vg_jobs_stop(gw->jobs);
     if (gw->q)
         vg_loopq_drain(gw->q);
-    vg_infer_free(gw->pool); /* pending model loads answer "failed" through the queue */
+    vg_rest_free(gw);
+    vg_infer_free(gw->pool);
     if (gw->q)
         vg_loopq_drain(gw->q);
     vg_gw_mqtt_free(gw);
     vg_control_free(gw->control);
     vg_streams_free(gw->streams);
     vg_loopq_free(gw->q);
-    vg_statefile_free(gw->statefile); /* writes the last change still pending */
+    vg_statefile_free(gw->statefile); /* a change saved after the stop was written at once */
+    vg_jobs_free(gw->jobs);
     vg_http_free(gw->http);
     free(gw->status);
     struct event *evs[] = {gw->sig_int, gw->sig_term, gw->sig_hup, gw->drain_timer,

@@ -8,6 +8,7 @@
 #include "vigil/gateway.h"
 #include "vigil/http.h"
 #include "vigil/infer.h"
+#include "vigil/jobs.h"
 #include "vigil/loopq.h"
 #include "vigil/metrics.h"
 #include "vigil/statefile.h"
@@ -21,12 +22,14 @@ struct vg_gateway {
     char *log_level_override;
     vg_http_t *http;
     vg_loopq_t *q;
+    vg_jobs_t *jobs; /* model loads, snapshots, state writes, reaps */
     vg_infer_t *pool;
     vg_streams_t *streams;
     vg_control_t *control;
     vg_statefile_t *statefile; /* NULL without a state_file */
     struct vg_mqtt *mqtt; /* vg_mqtt_t */
     struct vg_rest *rest;
+    struct vg_capacity *capacity; /* rest_capacity.c */
     struct event *sig_int, *sig_term, *sig_hup, *drain_timer, *telemetry_timer, *watchdog_timer;
     void (*mqtt_drained)(void *arg);
     void *mqtt_drained_arg;
@@ -66,6 +69,11 @@ void vg_gw_reload(vg_gateway_t *gw);
 
 /* rest.c */
 void vg_rest_register(vg_gateway_t *gw);
-void vg_rest_stop(vg_gateway_t *gw); /* joins the snapshot encoder */
+void vg_rest_free(vg_gateway_t *gw); /* after jobs stopped and the queue drained */
+
+/* rest_capacity.c: GET /api/v1/capacity and its sampling timer */
+void vg_capacity_register(vg_gateway_t *gw);
+void vg_capacity_stop(vg_gateway_t *gw);
+json_t *vg_capacity_json(vg_gateway_t *gw); /* caller owns; null before register */
 
 #endif

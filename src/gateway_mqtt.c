@@ -7,6 +7,7 @@
 #include "vigil/log.h"
 #include "vigil/mqtt.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -179,9 +180,17 @@ static json_t *stream_telemetry(vg_stream_t *s, double interval_s)
                       "drop_rate_percent", seen > 0 ? 100.0 * (double)w.dropped / seen : 0.0,
                       "results", (json_int_t)w.results, "runs", (json_int_t)w.runs));
     }
-    return json_pack("{s:s, s:s, s:f, s:f, s:o}", "stream_id", vg_stream_id(s), "state",
+    vg_capture_stats_t cs;
+    vg_stream_capture_stats(s, &cs);
+    json_t *capture = json_pack(
+        "{s:b, s:I, s:I, s:I, s:i, s:f, s:f, s:f}", "still", cs.still, "frames_decoded",
+        (json_int_t)cs.frames_decoded, "frames_repeated", (json_int_t)cs.frames_repeated,
+        "wakeups", (json_int_t)cs.wakeups, "change_delays", cs.change_delays,
+        "change_delay_p50_ms", round(cs.change_delay_p50_s * 1e4) / 10, "change_delay_p95_ms",
+        round(cs.change_delay_p95_s * 1e4) / 10, "cpu_seconds", cs.cpu_s);
+    return json_pack("{s:s, s:s, s:f, s:f, s:o, s:o}", "stream_id", vg_stream_id(s), "state",
                      vg_stream_state(s), "fps_actual", vg_stream_fps_measured(s), "fps_target",
-                     sc->fps, "workers", workers);
+                     sc->fps, "workers", workers, "capture", capture);
 }
 
 static void on_telemetry(evutil_socket_t fd, short what, void *arg)
@@ -204,11 +213,12 @@ static void on_telemetry(evutil_socket_t fd, short what, void *arg)
     char *topic = vg_xasprintf("%s/telemetry/%s", gw->cfg->mqtt.topic_prefix,
                                gw->cfg->instance_id);
     publish_json(gw, topic,
-                 json_pack("{s:s, s:o, s:{s:f, s:f, s:f, s:i}, s:o}", "instance_id",
+                 json_pack("{s:s, s:o, s:{s:f, s:f, s:f, s:i}, s:o, s:o}", "instance_id",
                            gw->cfg->instance_id, "timestamp", now_json(), "system",
                            "cpu_percent", cpu, "memory_mb", ps.resident_bytes / 1048576.0,
                            "memory_percent", total > 0 ? 100.0 * ps.resident_bytes / total : 0.0,
-                           "threads", ps.threads, "streams", streams),
+                           "threads", ps.threads, "streams", streams, "capacity",
+                           vg_capacity_json(gw)),
                  false, VG_MQTT_INFERENCE, gw->cfg->mqtt.qos);
     free(topic);
 }

@@ -86,6 +86,8 @@ static const reload_key_t keys[] = {
     K("inference.threads", F_INT, inference_threads, true, NULL),
     K("stream_url_template", F_STR, stream_url_template, false, NULL),
     K("capture.allow_files", F_BOOL, capture.allow_files, false, NULL), /* read per command */
+    K("capture.still_interval_s", F_DBL, capture.still_interval_s, true, NULL),
+    K("capture.still_after_s", F_DBL, capture.still_after_s, true, NULL),
     K("capture.rtsp_transport", F_STR, capture.rtsp_transport, true, NULL),
     K("capture.stall_timeout_s", F_DBL, capture.stall_timeout_s, true, NULL),
     K("capture.reconnect_initial_s", F_DBL, capture.reconnect_initial_s, true, NULL),

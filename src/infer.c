@@ -2,8 +2,10 @@
  * mailbox posts mark their stream ready. An executor picks the ready, idle stream with
  * the smallest virtual time (weighted fair queueing by target fps), takes its newest
  * frame, runs the stream's workers on it and hands the results to on_result. Each
- * executor keeps its own detectors (one cv::dnn::Net per model); a loader thread
- * validates model loads for live changes and leaves the loaded net as a spare. */
+ * executor keeps its own detectors (one cv::dnn::Net per model) in a small cache that
+ * evicts the least recently used; a model that failed to load is not tried again
+ * before its back-off ends. Model loads for live changes run as jobs on "jobs:model"
+ * and leave the loaded net as a spare for the first executor that needs it. */
 #include "vigil/infer.h"
 #include "infer_internal.h"
 #include "vigil/common.h"
@@ -72,40 +74,112 @@ static int load_detector(const vg_model_cfg_t *m, vg_detector_t **out, char *err
     return vg_detector_new(&spec, out, err, len);
 }
 
-/* The executor's own detector for model_id: its cache, a spare from the loader, or a
- * fresh load. NULL with err set on failure. */
-vg_detector_t *vg_infer_executor_detector(executor_t *e, const char *model_id, char *err,
-                                          size_t len)
+/* Back-off of a model that failed to load: until `retry_at`, executors answer with
+ * the saved error instead of reading the files again. Caller holds p->mu. */
+static failed_load_t *failed_find_locked(vg_infer_t *p, const char *model_id)
 {
-    for (size_t i = 0; i < e->n_dets; i++)
-        if (strcmp(e->det_ids[i], model_id) == 0)
-            return e->dets[i];
-    vg_infer_t *p = e->pool;
-    vg_detector_t *d = NULL;
+    for (failed_load_t *f = p->failed; f; f = f->next)
+        if (strcmp(f->model_id, model_id) == 0)
+            return f;
+    return NULL;
+}
+
+static void note_load(vg_infer_t *p, const char *model_id, bool ok, const char *err)
+{
     pthread_mutex_lock(&p->mu);
+    failed_load_t **pp = &p->failed;
+    while (*pp && strcmp((*pp)->model_id, model_id) != 0)
+        pp = &(*pp)->next;
+    failed_load_t *f = *pp;
+    if (ok && f) {
+        *pp = f->next;
+        free(f->model_id);
+        free(f);
+    } else if (!ok) {
+        if (!f) {
+            f = vg_xcalloc(1, sizeof(*f));
+            f->model_id = vg_xstrdup(model_id);
+            f->next = p->failed;
+            p->failed = f;
+        }
+        f->delay_s = f->delay_s > 0 ? f->delay_s * 2 : VG_INFER_LOAD_RETRY_MIN_S;
+        if (f->delay_s > VG_INFER_LOAD_RETRY_MAX_S)
+            f->delay_s = VG_INFER_LOAD_RETRY_MAX_S;
+        f->retry_at = vg_now_mono() + f->delay_s;
+        snprintf(f->error, sizeof(f->error), "%s", err);
+    }
+    pthread_mutex_unlock(&p->mu);
+    vg_series_inc(ok ? p->m_loads_ok : p->m_loads_failed);
+}
+
+/* A spare net the loader left for model_id (taken), or NULL. Caller holds p->mu. */
+static vg_detector_t *take_spare_locked(vg_infer_t *p, const char *model_id)
+{
     for (spare_t **sp = &p->spares; *sp; sp = &(*sp)->next) {
         if (strcmp((*sp)->model_id, model_id) == 0) {
             spare_t *s = *sp;
             *sp = s->next;
-            d = s->det;
+            vg_detector_t *d = s->det;
             free(s->model_id);
             free(s);
-            break;
+            return d;
         }
     }
+    return NULL;
+}
+
+/* Puts d in the executor's cache, evicting the least recently used net when full. */
+static void cache_put(executor_t *e, const char *model_id, vg_detector_t *d)
+{
+    size_t slot = e->n_dets;
+    if (slot == VG_INFER_MAX_CACHED_MODELS) {
+        slot = 0;
+        for (size_t i = 1; i < e->n_dets; i++)
+            if (e->cache[i].used < e->cache[slot].used)
+                slot = i;
+        VG_DEBUG("infer", "model_evicted", "{s:i, s:s}", "executor", e->index, "model_id",
+                 e->cache[slot].model_id);
+        vg_detector_free(e->cache[slot].det);
+        free(e->cache[slot].model_id);
+    } else {
+        e->n_dets++;
+    }
+    e->cache[slot] = (cached_det_t){vg_xstrdup(model_id), d, ++e->clock};
+}
+
+/* The executor's own detector for model_id: its cache, a spare from a load job, or a
+ * fresh load (unless the model is backing off after a failure). NULL with err set. */
+vg_detector_t *vg_infer_executor_detector(executor_t *e, const char *model_id, char *err,
+                                          size_t len)
+{
+    for (size_t i = 0; i < e->n_dets; i++) {
+        if (strcmp(e->cache[i].model_id, model_id) == 0) {
+            e->cache[i].used = ++e->clock;
+            return e->cache[i].det;
+        }
+    }
+    vg_infer_t *p = e->pool;
+    pthread_mutex_lock(&p->mu);
+    vg_detector_t *d = take_spare_locked(p, model_id);
     const vg_model_cfg_t *m = find_model(p, model_id);
+    failed_load_t *f = d ? NULL : failed_find_locked(p, model_id);
+    bool backing_off = f && vg_now_mono() < f->retry_at;
+    if (backing_off)
+        snprintf(err, len, "%s", f->error);
     pthread_mutex_unlock(&p->mu);
+    if (backing_off)
+        return NULL;
     if (!d) {
         if (!m) {
             snprintf(err, len, "model '%s' is not defined", model_id);
             return NULL;
         }
-        if (load_detector(m, &d, err, len) != 0)
+        int rc = load_detector(m, &d, err, len);
+        note_load(p, model_id, rc == 0, err);
+        if (rc != 0)
             return NULL;
     }
-    VG_CHECK(e->n_dets < VG_ARRAY_LEN(e->dets));
-    e->det_ids[e->n_dets] = vg_xstrdup(model_id);
-    e->dets[e->n_dets++] = d;
+    cache_put(e, model_id, d);
     return d;
 }
 
@@ -202,71 +276,70 @@ static void *executor_main(void *arg)
     }
     pthread_mutex_unlock(&p->mu);
     for (size_t i = 0; i < e->n_dets; i++) {
-        vg_detector_free(e->dets[i]);
-        free(e->det_ids[i]);
+        vg_detector_free(e->cache[i].det);
+        free(e->cache[i].model_id);
     }
     return NULL;
 }
 
 /* ---- loader ---------------------------------------------------------------------------------- */
 
-static void *loader_main(void *arg)
+typedef struct {
+    vg_infer_t *pool; /* outlives the jobs: the gateway stops them before freeing it */
+    vg_model_cfg_t model;
+    void (*done)(void *arg, bool ok, const char *error);
+    void *arg;
+    bool ok;
+    char err[512];
+} load_job_t;
+
+/* "jobs:model": loads the net and keeps it as a spare (one per model). */
+static void load_run(void *job)
 {
-    vg_infer_t *p = arg;
-    pthread_setname_np(pthread_self(), "infer:loader");
+    load_job_t *j = job;
+    vg_infer_t *p = j->pool;
+    vg_detector_t *d = NULL;
+    double t0 = vg_now_mono();
+    j->ok = load_detector(&j->model, &d, j->err, sizeof(j->err)) == 0;
+    VG_INFO("infer", j->ok ? "model_loaded" : "model_load_failed", "{s:s, s:f, s:s}",
+            "model_id", j->model.model_id, "load_ms", (vg_now_mono() - t0) * 1000.0, "error",
+            j->err);
+    note_load(p, j->model.model_id, j->ok, j->err);
     pthread_mutex_lock(&p->mu);
-    for (;;) {
-        while (!p->stop && !p->jobs)
-            pthread_cond_wait(&p->loader_cv, &p->mu);
-        if (p->stop)
-            break;
-        load_job_t *j = p->jobs;
-        p->jobs = j->next;
-        pthread_mutex_unlock(&p->mu);
-        vg_detector_t *d = NULL;
-        char err[512] = "";
-        double t0 = vg_now_mono();
-        int rc = load_detector(&j->model, &d, err, sizeof(err));
-        VG_INFO("infer", rc == 0 ? "model_loaded" : "model_load_failed", "{s:s, s:f, s:s}",
-                "model_id", j->model.model_id, "load_ms", (vg_now_mono() - t0) * 1000.0, "error",
-                err);
-        pthread_mutex_lock(&p->mu);
-        bool have = false; /* one spare per model: repeated changes must not pile nets up */
-        for (spare_t *sp = p->spares; sp; sp = sp->next)
-            have |= strcmp(sp->model_id, j->model.model_id) == 0;
-        if (rc == 0 && !have) {
-            spare_t *s = vg_xcalloc(1, sizeof(*s));
-            s->model_id = vg_xstrdup(j->model.model_id);
-            s->det = d;
-            s->next = p->spares;
-            p->spares = s;
-            d = NULL;
-        }
-        pthread_mutex_unlock(&p->mu);
-        vg_detector_free(d);
-        j->done(j->arg, rc == 0, err);
-        vg_model_cfg_free_copy(&j->model);
-        free(j);
-        pthread_mutex_lock(&p->mu);
+    bool have = false; /* one spare per model: repeated changes must not pile nets up */
+    for (spare_t *sp = p->spares; sp; sp = sp->next)
+        have |= strcmp(sp->model_id, j->model.model_id) == 0;
+    if (j->ok && !have) {
+        spare_t *s = vg_xcalloc(1, sizeof(*s));
+        s->model_id = vg_xstrdup(j->model.model_id);
+        s->det = d;
+        s->next = p->spares;
+        p->spares = s;
+        d = NULL;
     }
     pthread_mutex_unlock(&p->mu);
-    return NULL;
+    vg_detector_free(d);
+}
+
+static void load_done(void *ctx, void *job, bool ran)
+{
+    (void)ctx;
+    load_job_t *j = job;
+    j->done(j->arg, ran && j->ok, ran ? j->err : "shutting down");
+    vg_model_cfg_free_copy(&j->model);
+    free(j);
 }
 
 void vg_infer_load_model(vg_infer_t *p, const vg_model_cfg_t *m,
                          void (*done)(void *arg, bool ok, const char *error), void *arg)
 {
     load_job_t *j = vg_xcalloc(1, sizeof(*j));
+    j->pool = p;
     vg_model_cfg_copy(&j->model, m);
     j->done = done;
     j->arg = arg;
-    pthread_mutex_lock(&p->mu);
-    load_job_t **tail = &p->jobs;
-    while (*tail)
-        tail = &(*tail)->next;
-    *tail = j;
-    pthread_cond_signal(&p->loader_cv);
-    pthread_mutex_unlock(&p->mu);
+    static const vg_job_ops_t ops = {load_run, load_done, NULL};
+    vg_jobs_submit(p->jobs, VG_JOB_MODEL_LOAD, &ops, j);
 }
 
 /* ---- pool ---------------------------------------------------------------------------------- */
@@ -277,6 +350,11 @@ int vg_infer_new(const vg_infer_cfg_t *cfg, vg_infer_t **out)
     p->instance_id = vg_xstrdup(cfg->instance_id);
     p->on_result = cfg->on_result;
     p->arg = cfg->arg;
+    p->jobs = cfg->jobs;
+    vg_metric_t *loads = vg_metric_counter("vigil_model_loads_total",
+                                           "Detector model loads from disk by result", "result");
+    p->m_loads_ok = vg_metric_series(loads, "success");
+    p->m_loads_failed = vg_metric_series(loads, "error");
     p->n_models = cfg->models->n_models;
     p->models = vg_xcalloc(p->n_models, sizeof(*p->models));
     for (size_t i = 0; i < p->n_models; i++)
@@ -285,7 +363,6 @@ int vg_infer_new(const vg_infer_cfg_t *cfg, vg_infer_t **out)
     p->n_exec = cfg->threads > 0 ? cfg->threads : (int)(cores > 0 ? cores : 1);
     VG_CHECK(pthread_mutex_init(&p->mu, NULL) == 0);
     VG_CHECK(pthread_cond_init(&p->cv, NULL) == 0);
-    VG_CHECK(pthread_cond_init(&p->loader_cv, NULL) == 0);
     vg_detector_set_threads(1); /* our executors are the parallelism */
     vg_infer_metrics_init(p);
     p->exec = vg_xcalloc((size_t)p->n_exec, sizeof(*p->exec));
@@ -294,7 +371,6 @@ int vg_infer_new(const vg_infer_cfg_t *cfg, vg_infer_t **out)
         p->exec[i].index = i;
         VG_CHECK(pthread_create(&p->exec[i].thread, NULL, executor_main, &p->exec[i]) == 0);
     }
-    VG_CHECK(pthread_create(&p->loader, NULL, loader_main, p) == 0);
     VG_INFO("infer", "started", "{s:i, s:i}", "threads", p->n_exec, "models", (int)p->n_models);
     *out = p;
     return VG_OK;
@@ -307,11 +383,9 @@ void vg_infer_free(vg_infer_t *p)
     pthread_mutex_lock(&p->mu);
     p->stop = true;
     pthread_cond_broadcast(&p->cv);
-    pthread_cond_broadcast(&p->loader_cv);
     pthread_mutex_unlock(&p->mu);
     for (int i = 0; i < p->n_exec; i++)
         pthread_join(p->exec[i].thread, NULL);
-    pthread_join(p->loader, NULL);
     while (p->streams) {
         vg_infer_stream_t *s = p->streams;
         p->streams = s->next;
@@ -326,12 +400,11 @@ void vg_infer_free(vg_infer_t *p)
         free(s->model_id);
         free(s);
     }
-    while (p->jobs) {
-        load_job_t *j = p->jobs;
-        p->jobs = j->next;
-        j->done(j->arg, false, "shutting down");
-        vg_model_cfg_free_copy(&j->model);
-        free(j);
+    while (p->failed) {
+        failed_load_t *f = p->failed;
+        p->failed = f->next;
+        free(f->model_id);
+        free(f);
     }
     for (size_t i = 0; i < p->n_models; i++)
         vg_model_cfg_free_copy(&p->models[i]);
@@ -339,7 +412,6 @@ void vg_infer_free(vg_infer_t *p)
     free(p->exec);
     free(p->instance_id);
     pthread_cond_destroy(&p->cv);
-    pthread_cond_destroy(&p->loader_cv);
     pthread_mutex_destroy(&p->mu);
     free(p);
 }

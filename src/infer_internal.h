@@ -41,12 +41,18 @@ struct vg_infer_stream {
 };
 
 typedef struct {
+    char *model_id;
+    vg_detector_t *det;
+    uint64_t used; /* executor clock at its last use (LRU) */
+} cached_det_t;
+
+typedef struct {
     vg_infer_t *pool;
     int index;
     pthread_t thread;
-    char *det_ids[16];
-    vg_detector_t *dets[16];
+    cached_det_t cache[VG_INFER_MAX_CACHED_MODELS];
     size_t n_dets;
+    uint64_t clock;
 } executor_t;
 
 typedef struct spare {
@@ -55,12 +61,13 @@ typedef struct spare {
     struct spare *next;
 } spare_t;
 
-typedef struct load_job {
-    vg_model_cfg_t model;
-    void (*done)(void *arg, bool ok, const char *error);
-    void *arg;
-    struct load_job *next;
-} load_job_t;
+/* A model that failed to load and when executors may try it again. */
+typedef struct failed_load {
+    char *model_id;
+    double retry_at, delay_s; /* monotonic */
+    char error[256];
+    struct failed_load *next;
+} failed_load_t;
 
 struct vg_infer {
     char *instance_id;
@@ -70,14 +77,15 @@ struct vg_infer {
     size_t n_models;
     int n_exec;
     executor_t *exec;
-    pthread_t loader;
+    vg_jobs_t *jobs;
     pthread_mutex_t mu;
-    pthread_cond_t cv, loader_cv;
+    pthread_cond_t cv;
     bool stop;
     double vclock;
     vg_infer_stream_t *streams;
     spare_t *spares;
-    load_job_t *jobs;
+    failed_load_t *failed;
+    vg_series_t *m_loads_ok, *m_loads_failed;
     vg_metric_t *m_inferences, *m_duration, *m_detections, *m_dropped, *m_latency, *m_state,
         *m_skipped;
 };

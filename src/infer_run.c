@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define MAX_DETECTIONS 64
 
@@ -111,6 +112,8 @@ static bool must_run(worker_state_t *ws, const vg_worker_spec_t *w, const vg_fra
     *change = vg_gate_measure(ws->gate, v->data, v->width, v->height, v->stride);
     if (!ws->dets || strcmp(key, ws->ran_key) != 0 || *change >= w->gate.min_change)
         return true;
+    if (f->repeat)
+        return false; /* the capture saw the view still: the same pixels, nothing to refresh */
     double age = f->captured_at - ws->ran_at;
     return age >= w->gate.refresh_s || age < 0;
 }
@@ -205,12 +208,29 @@ static int run_flow(worker_state_t *ws, const vg_frame_view_t *v, json_t *msg)
     return VG_OK;
 }
 
+/* This thread's CPU time: the executors run many streams, so each job is measured. */
+static double thread_cpu_s(void)
+{
+    struct timespec ts;
+    return clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts) == 0
+               ? (double)ts.tv_sec + (double)ts.tv_nsec / 1e9
+               : 0;
+}
+
+static void add_worker_cpu(const char *stream_id, const char *worker_id, double s)
+{
+    char stage[96];
+    snprintf(stage, sizeof(stage), "worker:%s", worker_id);
+    vg_series_add(vg_metric_series(vg_metrics_stream_cpu(), stream_id, stage), s);
+}
+
 void vg_infer_run_frame(executor_t *e, vg_infer_stream_t *s, const vg_stream_spec_t *spec,
                         const vg_frame_t *f)
 {
     vg_infer_t *p = e->pool;
     vg_infer_result_t *res = vg_xcalloc(1, sizeof(*res));
     res->stream_id = vg_xstrdup(spec->stream_id);
+    res->gen = spec->gen;
     res->seq = f->seq;
     res->person_count = -1;
     res->results = json_array();
@@ -236,13 +256,14 @@ void vg_infer_run_frame(executor_t *e, vg_infer_stream_t *s, const vg_stream_spe
                                 "stream_id", spec->stream_id, "worker", w->worker_id, "model_id",
                                 w->model_id, "seq", (json_int_t)f->seq, "captured_at", captured);
         char err[512] = "";
-        double t0 = vg_now_mono();
+        double cpu0 = thread_cpu_s(), t0 = vg_now_mono();
         bool ran = true;
         int rc = w->type == VG_WORKER_MOTION ? run_motion(ws, f, v, msg)
                  : w->type == VG_WORKER_FLOW ? run_flow(ws, v, msg)
                                              : run_person(e, ws, spec->stream_id, w, f, v, msg,
                                                           &ran, err, sizeof(err));
         double took = vg_now_mono() - t0;
+        add_worker_cpu(spec->stream_id, w->worker_id, thread_cpu_s() - cpu0);
         if (rc != 0) {
             if (ws->state != worker_states[1])
                 VG_ERROR("infer", "worker_failed", "{s:s, s:s, s:s}", "stream_id",

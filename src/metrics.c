@@ -392,6 +392,13 @@ vg_metric_t *vg_metric_counter(const char *name, const char *help, const char *l
     return family_register(KIND_COUNTER, name, help, labels, NULL, 0);
 }
 
+vg_metric_t *vg_metrics_stream_cpu(void)
+{
+    return vg_metric_counter("vigil_stream_cpu_seconds_total",
+                             "Thread CPU time spent on a stream, by stage (capture, worker:ID)",
+                             "stream_id,stage");
+}
+
 vg_metric_t *vg_metric_gauge(const char *name, const char *help, const char *labels)
 {
     return family_register(KIND_GAUGE, name, help, labels, NULL, 0);

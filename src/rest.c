@@ -1,14 +1,16 @@
 /* rest.c — the REST API: every MQTT command has a route here that goes through the same
  * control module, plus reads (streams, detections, models, info) and JPEG snapshots.
  * Handlers run on the loop thread; a command that finishes later (a model load) defers
- * its reply; snapshots are encoded on the "rest:snapshot" thread and replied from the
- * loop. Privacy masks are blacked out in every image that leaves the process. */
+ * its reply; snapshots are VG_JOB_SNAPSHOT jobs ("jobs:snapshot") replied from the loop.
+ * A snapshot job holds a frame reference and names its stream by id + generation, never
+ * by a pointer: the stream may be removed (and its mailbox freed) while it encodes.
+ * Privacy masks are blacked out in every image that leaves the process. */
 #include "gateway_internal.h"
 #include "vigil/common.h"
 #include "vigil/detector.h"
+#include "vigil/jobs.h"
 #include "vigil/log.h"
 
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,10 +18,12 @@
 #define SNAPSHOT_MAX_WIDTH 640
 #define MAX_BOXES 64
 
-typedef struct snap_job {
-    vg_http_req_t *req;
-    vg_frame_t *frame;
-    vg_mailbox_t *mb; /* to retry with the newest frame */
+typedef struct {
+    vg_http_req_t *req; /* deferred; only `done` (loop thread) answers it */
+    char *stream_id;    /* with gen: to retry with the stream's newest frame */
+    uint64_t gen;
+    bool retried;
+    vg_frame_t *frame; /* a reference */
     int width;
     vg_detection_t boxes[MAX_BOXES];
     size_t n_boxes;
@@ -28,16 +32,10 @@ typedef struct snap_job {
     uint8_t *jpeg;
     size_t len;
     char error[128];
-    struct snap_job *next;
 } snap_job_t;
 
 struct vg_rest {
     vg_gateway_t *gw;
-    pthread_t thread;
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    snap_job_t *jobs;
-    bool stop;
 };
 
 /* ---- commands over HTTP ---------------------------------------------------------------------- */
@@ -246,84 +244,80 @@ static void h_info(vg_http_req_t *r, void *arg)
 
 /* ---- snapshots ------------------------------------------------------------------------------------- */
 
-static void snap_reply_loop(void *ctx, void *msg);
-
-static void *snap_main(void *arg)
+/* "jobs:snapshot": converts the frame, blacks out the masks, encodes. */
+static void snap_run(void *job)
 {
-    struct vg_rest *rs = arg;
-    pthread_setname_np(pthread_self(), "rest:snapshot");
-    pthread_mutex_lock(&rs->mu);
-    for (;;) {
-        while (!rs->stop && !rs->jobs)
-            pthread_cond_wait(&rs->cv, &rs->mu);
-        if (rs->stop)
-            break;
-        snap_job_t *j = rs->jobs;
-        rs->jobs = j->next;
-        pthread_mutex_unlock(&rs->mu);
-        uint8_t *bgr = NULL;
-        int w = 0, h = 0, stride = 0;
-        int rc = vg_frame_snapshot_bgr(j->frame, j->width, &bgr, &w, &h, &stride);
-        if (rc == 0) {
-            rc = vg_snapshot_jpeg(bgr, w, h, stride, j->width, j->boxes, j->n_boxes, j->masks,
-                                  j->n_masks, 80, &j->jpeg, &j->len);
-            if (rc != 0)
-                snprintf(j->error, sizeof(j->error), "JPEG encoding failed");
-        } else if (rc != VG_ENOTFOUND) {
-            snprintf(j->error, sizeof(j->error), "frame conversion failed");
-        }
-        free(bgr);
-        if (rc == VG_ENOTFOUND)
-            snprintf(j->error, sizeof(j->error), "superseded");
-        vg_loopq_post(rs->gw->q, snap_reply_loop, rs, j);
-        pthread_mutex_lock(&rs->mu);
+    snap_job_t *j = job;
+    uint8_t *bgr = NULL;
+    int w = 0, h = 0, stride = 0;
+    int rc = vg_frame_snapshot_bgr(j->frame, j->width, &bgr, &w, &h, &stride);
+    if (rc == 0) {
+        rc = vg_snapshot_jpeg(bgr, w, h, stride, j->width, j->boxes, j->n_boxes, j->masks,
+                              j->n_masks, 80, &j->jpeg, &j->len);
+        if (rc != 0)
+            snprintf(j->error, sizeof(j->error), "JPEG encoding failed");
+    } else if (rc != VG_ENOTFOUND) {
+        snprintf(j->error, sizeof(j->error), "frame conversion failed");
     }
-    pthread_mutex_unlock(&rs->mu);
-    return NULL;
+    free(bgr);
+    if (rc == VG_ENOTFOUND)
+        snprintf(j->error, sizeof(j->error), "superseded");
 }
 
 static void snap_free(snap_job_t *j)
 {
     vg_frame_unref(j->frame);
+    free(j->stream_id);
     free(j->masks);
     free(j->jpeg);
     free(j);
 }
 
-static void snap_queue(struct vg_rest *rs, snap_job_t *j)
+static void snap_done(void *ctx, void *job, bool ran);
+
+static void snap_submit(struct vg_rest *rs, snap_job_t *j)
 {
-    pthread_mutex_lock(&rs->mu);
-    j->next = rs->jobs;
-    rs->jobs = j;
-    pthread_cond_signal(&rs->cv);
-    pthread_mutex_unlock(&rs->mu);
+    vg_job_ops_t ops = {snap_run, snap_done, rs};
+    vg_jobs_submit(rs->gw->jobs, VG_JOB_SNAPSHOT, &ops, j);
 }
 
-static void snap_reply_loop(void *ctx, void *msg)
+/* A newer frame replaced the job's while it was queued: retry once with the newest
+ * frame of the same stream (id and generation), if it still exists. */
+static bool snap_retry(struct vg_rest *rs, snap_job_t *j)
+{
+    vg_stream_t *s = vg_streams_find_gen(rs->gw->streams, j->stream_id, j->gen);
+    vg_frame_t *f = s ? vg_mailbox_latest(vg_stream_mailbox(s)) : NULL;
+    if (!f)
+        return false;
+    vg_frame_unref(j->frame);
+    j->frame = f;
+    j->retried = true;
+    j->error[0] = '\0';
+    snap_submit(rs, j);
+    return true;
+}
+
+/* Loop thread: answers the request (the job did not run: jobs stopped). */
+static void snap_done(void *ctx, void *job, bool ran)
 {
     struct vg_rest *rs = ctx;
-    snap_job_t *j = msg;
-    if (j->jpeg) {
+    snap_job_t *j = job;
+    if (!ran) {
+        vg_http_reply_error(j->req, 503, "shutting_down", "the gateway is stopping", NULL);
+    } else if (j->jpeg) {
         vg_http_add_header(j->req, "Cache-Control", "no-store");
         vg_http_reply(j->req, 200, "image/jpeg", j->jpeg, j->len);
-    } else if (strcmp(j->error, "superseded") == 0 && j->mb) {
-        /* a newer frame replaced this one while queued: take the newest and retry once */
-        vg_frame_t *f = vg_mailbox_latest(j->mb);
-        vg_frame_unref(j->frame);
-        j->frame = f;
-        j->mb = NULL;
-        j->error[0] = '\0';
-        if (f) {
-            snap_queue(rs, j);
+    } else if (strcmp(j->error, "superseded") == 0 && !j->retried) {
+        if (snap_retry(rs, j))
             return;
-        }
-        vg_http_reply_error(j->req, 404, "no_frame", "the stream has no frame yet", NULL);
+        vg_http_reply_error(j->req, 404, "no_frame", "the stream has no frame any more", NULL);
     } else {
         vg_http_reply_error(j->req, 503, "snapshot_failed", j->error, NULL);
     }
     snap_free(j);
 }
 
+/* The stream's privacy masks, copied into the job (the job never reads the stream). */
 static void boxes_from_latest(vg_stream_t *s, snap_job_t *j)
 {
     json_t *latest = vg_stream_latest(s, NULL);
@@ -374,8 +368,9 @@ static void h_snapshot(vg_http_req_t *r, void *arg)
     }
     snap_job_t *j = vg_xcalloc(1, sizeof(*j));
     j->req = r;
+    j->stream_id = vg_xstrdup(vg_stream_id(s));
+    j->gen = vg_stream_gen(s);
     j->frame = f;
-    j->mb = vg_stream_mailbox(s);
     j->width = width < f->src_width ? width : f->src_width;
     const char *boxes = vg_http_query(r, "boxes");
     if (boxes && strcmp(boxes, "0") != 0)
@@ -384,7 +379,7 @@ static void h_snapshot(vg_http_req_t *r, void *arg)
     j->masks = vg_privacy_copy(sc->privacy_masks, sc->n_privacy_masks);
     j->n_masks = sc->n_privacy_masks;
     vg_http_defer(r);
-    snap_queue(gw->rest, j);
+    snap_submit(gw->rest, j);
 }
 
 /* ---- registration ------------------------------------------------------------------------------------ */
@@ -408,31 +403,12 @@ void vg_rest_register(vg_gateway_t *gw)
 {
     struct vg_rest *rs = vg_xcalloc(1, sizeof(*rs));
     rs->gw = gw;
-    VG_CHECK(pthread_mutex_init(&rs->mu, NULL) == 0);
-    VG_CHECK(pthread_cond_init(&rs->cv, NULL) == 0);
-    VG_CHECK(pthread_create(&rs->thread, NULL, snap_main, rs) == 0);
     gw->rest = rs;
     vg_http_add_routes(gw->http, routes, VG_ARRAY_LEN(routes), gw);
 }
 
-void vg_rest_stop(vg_gateway_t *gw)
+void vg_rest_free(vg_gateway_t *gw)
 {
-    struct vg_rest *rs = gw->rest;
-    if (!rs)
-        return;
-    pthread_mutex_lock(&rs->mu);
-    rs->stop = true;
-    pthread_cond_signal(&rs->cv);
-    pthread_mutex_unlock(&rs->mu);
-    pthread_join(rs->thread, NULL);
-    vg_loopq_drain(gw->q); /* replies the thread already queued point at rs */
-    while (rs->jobs) { /* their connections close with the HTTP server */
-        snap_job_t *j = rs->jobs;
-        rs->jobs = j->next;
-        snap_free(j);
-    }
-    pthread_cond_destroy(&rs->cv);
-    pthread_mutex_destroy(&rs->mu);
-    free(rs);
+    free(gw->rest); /* after jobs stopped and the loop queue drained: no snapshot is left */
     gw->rest = NULL;
 }

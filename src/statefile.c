@@ -1,6 +1,8 @@
-/* statefile.c — the state file's writer thread (see statefile.h). One mutex guards the
- * pending text and the stop flag; the writer takes the pending text under the lock and
- * writes it unlocked. */
+/* statefile.c — the state file's writer (see statefile.h). Each put becomes a
+ * VG_JOB_STATE_WRITE job on the "jobs:state" thread; a newer put replaces a write still
+ * pending, and jobs stopping runs what is pending. A job holds a reference to the
+ * writer (paths and counters, immutable after new), so freeing the writer while a
+ * write runs is safe. */
 #include "vigil/statefile.h"
 #include "vigil/common.h"
 #include "vigil/log.h"
@@ -8,7 +10,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h> /* rename */
 #include <stdlib.h>
@@ -18,14 +20,16 @@
 #define MOD "gateway"
 
 struct vg_statefile {
+    atomic_int refs;
     char *path, *tmp, *dir;
-    pthread_t thread;
-    pthread_mutex_t mu;
-    pthread_cond_t wake;
-    char *pending; /* newest text not yet taken by the writer */
-    bool stop;
+    vg_jobs_t *jobs;
     vg_series_t *m_ok, *m_error;
 };
+
+typedef struct {
+    vg_statefile_t *sf; /* a reference */
+    char *text;
+} write_job_t;
 
 static char *dir_of(const char *path)
 {
@@ -88,74 +92,68 @@ static const char *replace_file(const vg_statefile_t *sf, const char *text)
     return sync_dir(sf->dir) ? NULL : "fsync of the folder";
 }
 
-static void *writer_main(void *arg)
+static void unref(vg_statefile_t *sf)
 {
-    vg_statefile_t *sf = arg;
-    pthread_setname_np(pthread_self(), "statefile");
-    pthread_mutex_lock(&sf->mu);
-    for (;;) {
-        while (!sf->pending && !sf->stop)
-            pthread_cond_wait(&sf->wake, &sf->mu);
-        if (!sf->pending)
-            break; /* stopping, nothing left */
-        char *text = sf->pending;
-        sf->pending = NULL;
-        pthread_mutex_unlock(&sf->mu);
-        const char *failed = replace_file(sf, text);
-        if (failed) {
-            VG_ERROR(MOD, "state_write_failed", "{s:s, s:s, s:s}", "path", sf->path, "step",
-                     failed, "error", strerror(errno));
-            vg_series_inc(sf->m_error);
-        } else {
-            vg_series_inc(sf->m_ok);
-        }
-        free(text);
-        pthread_mutex_lock(&sf->mu);
-    }
-    pthread_mutex_unlock(&sf->mu);
-    return NULL;
+    if (atomic_fetch_sub(&sf->refs, 1) != 1)
+        return;
+    free(sf->path);
+    free(sf->tmp);
+    free(sf->dir);
+    free(sf);
 }
 
-vg_statefile_t *vg_statefile_new(const char *path)
+static void write_run(void *job)
+{
+    write_job_t *j = job;
+    vg_statefile_t *sf = j->sf;
+    const char *failed = replace_file(sf, j->text);
+    if (failed) {
+        VG_ERROR(MOD, "state_write_failed", "{s:s, s:s, s:s}", "path", sf->path, "step", failed,
+                 "error", strerror(errno));
+        vg_series_inc(sf->m_error);
+    } else {
+        vg_series_inc(sf->m_ok);
+    }
+}
+
+static void write_done(void *ctx, void *job, bool ran)
+{
+    (void)ctx;
+    (void)ran; /* a replaced text is simply dropped: a newer one is queued */
+    write_job_t *j = job;
+    unref(j->sf);
+    free(j->text);
+    free(j);
+}
+
+vg_statefile_t *vg_statefile_new(const char *path, vg_jobs_t *jobs)
 {
     vg_statefile_t *sf = vg_xcalloc(1, sizeof(*sf));
+    atomic_init(&sf->refs, 1);
     sf->path = vg_xstrdup(path);
     sf->tmp = vg_xasprintf("%s.tmp", path);
     sf->dir = dir_of(path);
+    sf->jobs = jobs;
     vg_metric_t *m = vg_metric_counter("vigil_state_writes_total",
                                        "State file writes by result", "result");
     sf->m_ok = vg_metric_series(m, "success");
     sf->m_error = vg_metric_series(m, "error");
-    VG_CHECK(pthread_mutex_init(&sf->mu, NULL) == 0);
-    VG_CHECK(pthread_cond_init(&sf->wake, NULL) == 0);
-    VG_CHECK(pthread_create(&sf->thread, NULL, writer_main, sf) == 0);
     return sf;
 }
 
 void vg_statefile_put(vg_statefile_t *sf, char *text)
 {
     VG_CHECK(text != NULL); /* json_dumps fails only without memory */
-    pthread_mutex_lock(&sf->mu);
-    free(sf->pending);
-    sf->pending = text;
-    pthread_cond_signal(&sf->wake);
-    pthread_mutex_unlock(&sf->mu);
+    write_job_t *j = vg_xcalloc(1, sizeof(*j));
+    atomic_fetch_add(&sf->refs, 1);
+    j->sf = sf;
+    j->text = text;
+    static const vg_job_ops_t ops = {write_run, write_done, NULL};
+    vg_jobs_submit(sf->jobs, VG_JOB_STATE_WRITE, &ops, j);
 }
 
 void vg_statefile_free(vg_statefile_t *sf)
 {
-    if (!sf)
-        return;
-    pthread_mutex_lock(&sf->mu);
-    sf->stop = true;
-    pthread_cond_signal(&sf->wake);
-    pthread_mutex_unlock(&sf->mu);
-    VG_CHECK(pthread_join(sf->thread, NULL) == 0);
-    pthread_cond_destroy(&sf->wake);
-    pthread_mutex_destroy(&sf->mu);
-    free(sf->pending);
-    free(sf->path);
-    free(sf->tmp);
-    free(sf->dir);
-    free(sf);
+    if (sf)
+        unref(sf);
 }

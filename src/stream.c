@@ -2,10 +2,13 @@
  * an immutable worker spec shared with the inference pool, a mailbox, a capture
  * thread. Capture state and inference results arrive through the loop queue tagged
  * with the stream's generation, so a message for a stream that was removed (or
- * replaced under the same id) is ignored. Removal never blocks the loop: a reaper
- * thread joins the capture, waits for the pool to let go, and frees the rest. */
+ * replaced under the same id) is ignored. Removal never blocks the loop: the removed
+ * stream is handed (owned) to a VG_JOB_REAP job, which joins the capture, waits for the
+ * pool to let go, and frees the rest on "jobs:reaper"; its completion on the loop
+ * removes the stream's metric series once no stream of that id lives or is dying. */
 #include "vigil/stream.h"
 #include "vigil/capture.h"
+#include "vigil/jobs.h"
 #include "vigil/common.h"
 #include "vigil/log.h"
 #include "vigil/metrics.h"
@@ -18,6 +21,7 @@
 struct vg_stream {
     vg_streams_t *reg;
     uint64_t gen;
+    uint64_t cfg_rev; /* bumped by every vg_stream_apply */
     vg_stream_cfg_t *cfg;
     bool from_file;
     vg_stream_spec_t *spec;
@@ -31,23 +35,13 @@ struct vg_stream {
     vg_worker_stats_t wstats[VG_STREAM_MAX_WORKER_STATS];
 };
 
-typedef struct dying {
-    vg_stream_t *s;
-    struct dying *next;
-} dying_t;
-
 struct vg_streams {
     vg_streams_opts_t o;
     vg_stream_t **items;
     size_t n, cap;
     uint64_t next_gen;
-    /* reaper */
-    pthread_t reaper;
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    dying_t *dying;
-    bool stop_reaper;
-    size_t n_dying; /* loop-thread count of streams not yet reaped */
+    char **dying; /* ids of removed streams not reaped yet, one entry per stream */
+    size_t n_dying, cap_dying;
     void (*all_done)(void *arg);
     void *all_done_arg;
     vg_metric_t *m_state;
@@ -83,11 +77,12 @@ static void no_slot(const vg_stream_cfg_t *sc, vg_worker_spec_t *ws, const char 
 }
 
 static vg_stream_spec_t *build_spec(const vg_config_t *cfg, const vg_stream_cfg_t *sc,
-                                    vg_capture_view_t *views, size_t *n_views)
+                                    uint64_t gen, vg_capture_view_t *views, size_t *n_views)
 {
     vg_stream_spec_t *sp = vg_xcalloc(1, sizeof(*sp));
     atomic_init(&sp->refs, 1);
     sp->stream_id = vg_xstrdup(sc->stream_id);
+    sp->gen = gen;
     sp->fps = sc->fps;
     sp->n_workers = sc->n_workers;
     sp->workers = vg_xcalloc(sc->n_workers ? sc->n_workers : 1, sizeof(*sp->workers));
@@ -154,7 +149,7 @@ static void publish_state_metric(vg_streams_t *ss, const vg_stream_t *s)
                       s->state == states[i] ? 1 : 0);
 }
 
-static vg_stream_t *find_gen(vg_streams_t *ss, const char *id, uint64_t gen)
+vg_stream_t *vg_streams_find_gen(vg_streams_t *ss, const char *id, uint64_t gen)
 {
     vg_stream_t *s = vg_streams_find(ss, id);
     return s && s->gen == gen ? s : NULL;
@@ -164,7 +159,7 @@ static void on_state_loop(void *ctx, void *msg)
 {
     vg_streams_t *ss = ctx;
     state_msg_t *m = msg;
-    vg_stream_t *s = find_gen(ss, m->stream_id, m->gen);
+    vg_stream_t *s = vg_streams_find_gen(ss, m->stream_id, m->gen);
     if (s && m->state != VG_CAPTURE_STOPPED) {
         s->state = m->state;
         publish_state_metric(ss, s);
@@ -193,6 +188,8 @@ static int start_capture(vg_stream_t *s, const vg_capture_view_t *views, size_t 
         .open_timeout_s = 10,
         .read_timeout_s = cfg->capture.stall_timeout_s,
         .decoder_threads = 1,
+        .still_interval_s = cfg->capture.still_interval_s,
+        .still_after_s = cfg->capture.still_after_s,
         .n_views = n_views,
         .mailbox = s->mb,
         .on_state = on_capture_state,
@@ -217,7 +214,7 @@ int vg_streams_add(vg_streams_t *ss, const vg_stream_cfg_t *sc, bool from_file)
     s->mb = vg_mailbox_new();
     vg_capture_view_t views[VG_CAPTURE_MAX_VIEWS];
     size_t n_views = 0;
-    s->spec = build_spec(ss->o.cfg, s->cfg, views, &n_views);
+    s->spec = build_spec(ss->o.cfg, s->cfg, s->gen, views, &n_views);
     s->inf = vg_infer_attach(ss->o.pool, s->mb, s->spec);
     if (ss->n == ss->cap)
         ss->items = vg_xrealloc(ss->items, (ss->cap = ss->cap * 2 + 8) * sizeof(*ss->items));
@@ -246,10 +243,11 @@ vg_stream_t *vg_stream_apply(vg_stream_t *s, const vg_stream_cfg_t *sc)
     }
     vg_stream_cfg_t *old = s->cfg;
     s->cfg = vg_stream_cfg_dup(sc);
+    s->cfg_rev++;
     vg_stream_cfg_free(old);
     vg_capture_view_t views[VG_CAPTURE_MAX_VIEWS];
     size_t n_views = 0;
-    vg_stream_spec_t *spec = build_spec(s->reg->o.cfg, s->cfg, views, &n_views);
+    vg_stream_spec_t *spec = build_spec(s->reg->o.cfg, s->cfg, s->gen, views, &n_views);
     if (s->cap) {
         vg_capture_set_views(s->cap, views, n_views);
         vg_capture_set_fps(s->cap, s->cfg->fps);
@@ -310,11 +308,20 @@ double vg_stream_fps_measured(const vg_stream_t *s)
     return st.fps;
 }
 
+bool vg_stream_capture_stats(const vg_stream_t *s, vg_capture_stats_t *out)
+{
+    memset(out, 0, sizeof(*out));
+    if (!s->cap)
+        return false;
+    vg_capture_stats(s->cap, out);
+    return true;
+}
+
 static void on_result_loop(void *ctx, void *msg)
 {
     vg_streams_t *ss = ctx;
     vg_infer_result_t *r = msg;
-    vg_stream_t *s = vg_streams_find(ss, r->stream_id);
+    vg_stream_t *s = vg_streams_find_gen(ss, r->stream_id, r->gen); /* not a removed one's */
     if (s) {
         json_decref(s->latest);
         s->latest = json_incref(r->results);
@@ -334,72 +341,77 @@ void vg_streams_post_result(vg_streams_t *ss, vg_infer_result_t *r)
 
 /* ---- removal and the reaper ----------------------------------------------------------------- */
 
-static void reaped_loop(void *ctx, void *msg)
+typedef struct {
+    vg_stream_t *s; /* removed from the registry: owned by the job */
+    char *id;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    bool detached;
+} reap_job_t;
+
+static bool is_dying(const vg_streams_t *ss, const char *id)
+{
+    for (size_t i = 0; i < ss->n_dying; i++)
+        if (strcmp(ss->dying[i], id) == 0)
+            return true;
+    return false;
+}
+
+/* Loop thread: the stream is gone. Its series go only when no stream of that id is live
+ * or still dying (DELETE X, POST X, DELETE X: the second X still writes to them). */
+static void reaped_done(void *ctx, void *job, bool ran)
 {
     vg_streams_t *ss = ctx;
-    char *id = msg;
-    if (!vg_streams_find(ss, id))
-        vg_metrics_remove_label("stream_id", id); /* unless re-added meanwhile */
-    free(id);
-    if (--ss->n_dying == 0 && ss->all_done && ss->n == 0) {
+    reap_job_t *j = job;
+    VG_CHECK(ran); /* reaps run even at stop */
+    size_t i = 0;
+    while (i < ss->n_dying && strcmp(ss->dying[i], j->id) != 0)
+        i++;
+    VG_CHECK(i < ss->n_dying);
+    free(ss->dying[i]);
+    memmove(&ss->dying[i], &ss->dying[i + 1], (ss->n_dying - i - 1) * sizeof(*ss->dying));
+    ss->n_dying--;
+    if (!vg_streams_find(ss, j->id) && !is_dying(ss, j->id))
+        vg_metrics_remove_label("stream_id", j->id);
+    free(j->id);
+    free(j);
+    if (ss->n_dying == 0 && ss->all_done && ss->n == 0) {
         void (*done)(void *) = ss->all_done;
         ss->all_done = NULL;
         done(ss->all_done_arg);
     }
 }
 
-typedef struct {
-    pthread_mutex_t *mu;
-    pthread_cond_t *cv;
-    bool done;
-} detach_wait_t;
-
 static void on_detached(void *arg)
 {
-    detach_wait_t *w = arg;
-    pthread_mutex_lock(w->mu);
-    w->done = true;
-    pthread_cond_broadcast(w->cv);
-    pthread_mutex_unlock(w->mu);
+    reap_job_t *j = arg;
+    pthread_mutex_lock(&j->mu);
+    j->detached = true;
+    pthread_cond_broadcast(&j->cv);
+    pthread_mutex_unlock(&j->mu);
 }
 
-static void reap(vg_streams_t *ss, vg_stream_t *s)
+/* "jobs:reaper": joins the capture, waits for the pool to let go, frees the stream. */
+static void reap_run(void *job)
 {
+    reap_job_t *j = job;
+    vg_stream_t *s = j->s;
     vg_capture_free(s->cap); /* joins the capture thread */
-    detach_wait_t w = {&ss->mu, &ss->cv, false};
-    vg_infer_detach(s->inf, on_detached, &w);
-    pthread_mutex_lock(&ss->mu);
-    while (!w.done)
-        pthread_cond_wait(&ss->cv, &ss->mu);
-    pthread_mutex_unlock(&ss->mu);
+    VG_CHECK(pthread_mutex_init(&j->mu, NULL) == 0);
+    VG_CHECK(pthread_cond_init(&j->cv, NULL) == 0);
+    vg_infer_detach(s->inf, on_detached, j);
+    pthread_mutex_lock(&j->mu);
+    while (!j->detached)
+        pthread_cond_wait(&j->cv, &j->mu);
+    pthread_mutex_unlock(&j->mu);
+    pthread_cond_destroy(&j->cv);
+    pthread_mutex_destroy(&j->mu);
     vg_mailbox_free(s->mb);
     vg_stream_spec_unref(s->spec);
     json_decref(s->latest);
-    char *id = vg_xstrdup(s->cfg->stream_id);
     vg_stream_cfg_free(s->cfg);
     free(s);
-    vg_loopq_post(ss->o.q, reaped_loop, ss, id);
-}
-
-static void *reaper_main(void *arg)
-{
-    vg_streams_t *ss = arg;
-    pthread_setname_np(pthread_self(), "stream:reaper");
-    pthread_mutex_lock(&ss->mu);
-    for (;;) {
-        while (!ss->dying && !ss->stop_reaper)
-            pthread_cond_wait(&ss->cv, &ss->mu);
-        if (!ss->dying)
-            break;
-        dying_t *d = ss->dying;
-        ss->dying = d->next;
-        pthread_mutex_unlock(&ss->mu);
-        reap(ss, d->s);
-        free(d);
-        pthread_mutex_lock(&ss->mu);
-    }
-    pthread_mutex_unlock(&ss->mu);
-    return NULL;
+    j->s = NULL;
 }
 
 int vg_streams_remove(vg_streams_t *ss, const char *stream_id)
@@ -415,16 +427,15 @@ int vg_streams_remove(vg_streams_t *ss, const char *stream_id)
     if (s->cap)
         vg_capture_request_stop(s->cap); /* returns at once; the reaper joins */
     VG_INFO("stream", "removed", "{s:s}", "stream_id", stream_id);
-    dying_t *d = vg_xcalloc(1, sizeof(*d));
-    d->s = s;
-    ss->n_dying++;
-    pthread_mutex_lock(&ss->mu);
-    dying_t **tail = &ss->dying;
-    while (*tail)
-        tail = &(*tail)->next;
-    *tail = d;
-    pthread_cond_broadcast(&ss->cv);
-    pthread_mutex_unlock(&ss->mu);
+    reap_job_t *j = vg_xcalloc(1, sizeof(*j));
+    j->s = s;
+    j->id = vg_xstrdup(s->cfg->stream_id);
+    if (ss->n_dying == ss->cap_dying)
+        ss->dying = vg_xrealloc(ss->dying, (ss->cap_dying = ss->cap_dying * 2 + 8) *
+                                               sizeof(*ss->dying));
+    ss->dying[ss->n_dying++] = vg_xstrdup(j->id);
+    vg_job_ops_t ops = {reap_run, reaped_done, ss};
+    vg_jobs_submit(ss->o.jobs, VG_JOB_REAP, &ops, j);
     return VG_OK;
 }
 
@@ -448,34 +459,25 @@ vg_streams_t *vg_streams_new(const vg_streams_opts_t *o)
     ss->o = *o;
     ss->m_state = vg_metric_gauge("vigil_stream_state", "1 for the stream's current state",
                                   "stream_id,state");
-    VG_CHECK(pthread_mutex_init(&ss->mu, NULL) == 0);
-    VG_CHECK(pthread_cond_init(&ss->cv, NULL) == 0);
-    VG_CHECK(pthread_create(&ss->reaper, NULL, reaper_main, ss) == 0);
     return ss;
 }
 
 void vg_streams_shutdown(vg_streams_t *ss)
 {
-    if (!ss || ss->stop_reaper)
+    if (!ss)
         return;
     ss->all_done = NULL;
     while (ss->n)
         vg_streams_remove(ss, ss->items[ss->n - 1]->cfg->stream_id);
-    pthread_mutex_lock(&ss->mu);
-    ss->stop_reaper = true;
-    pthread_cond_broadcast(&ss->cv);
-    pthread_mutex_unlock(&ss->mu);
-    pthread_join(ss->reaper, NULL); /* reaps what is queued first */
 }
 
 void vg_streams_free(vg_streams_t *ss)
 {
     if (!ss)
         return;
-    vg_streams_shutdown(ss);
+    VG_CHECK(ss->n == 0 && ss->n_dying == 0); /* shutdown, jobs stopped, queue drained */
     free(ss->items);
-    pthread_cond_destroy(&ss->cv);
-    pthread_mutex_destroy(&ss->mu);
+    free(ss->dying);
     free(ss);
 }
 
@@ -507,6 +509,16 @@ vg_stream_t *vg_streams_at(vg_streams_t *ss, size_t i)
 const char *vg_stream_id(const vg_stream_t *s)
 {
     return s->cfg->stream_id;
+}
+
+uint64_t vg_stream_gen(const vg_stream_t *s)
+{
+    return s->gen;
+}
+
+uint64_t vg_stream_cfg_rev(const vg_stream_t *s)
+{
+    return s->cfg_rev;
 }
 
 const vg_stream_cfg_t *vg_stream_cfg(const vg_stream_t *s)

@@ -75,6 +75,9 @@ typedef struct {
     double read_timeout_s;      /* deadline for one packet read (also the protocol's
                                    socket timeout: RTSP "timeout", others "rw_timeout"); 0: 10 */
     int decoder_threads;        /* 0: 1 */
+    double still_interval_s;    /* while the view is still, decode one keyframe per this
+                                   (decode_policy.h); 0: off, always decode for the fps */
+    double still_after_s;       /* unchanged this long (stream time): still; 0: 3 */
     size_t n_views;             /* 0..VG_CAPTURE_MAX_VIEWS */
     vg_capture_view_t views[VG_CAPTURE_MAX_VIEWS];
     vg_mailbox_t *mailbox;        /* required; borrowed, must outlive the capture */
@@ -95,6 +98,12 @@ typedef struct {
     double keyframe_interval_s; /* measured in stream time; 0 while unknown */
     double last_decode_s;       /* decoder time for the last packet (no conversion) */
     int src_width, src_height;  /* last decoded picture size; 0 before the first */
+    bool still;                 /* the view is still: keyframes only, slots get repeats */
+    uint64_t frames_repeated;   /* sampling slots filled with the previous picture */
+    uint64_t wakeups;           /* still -> active switches */
+    int change_delays;          /* change-to-decode delays behind the two figures below */
+    double change_delay_p50_s, change_delay_p95_s; /* of the last 64; 0 when none */
+    double cpu_s;               /* capture thread CPU time since new() */
     char last_error[256];       /* redacted; "" when none */
 } vg_capture_stats_t;
 

@@ -112,6 +112,8 @@ typedef struct {
     double reconnect_initial_s;
     double reconnect_max_s;
     bool allow_files; /* streams may read local files (absolute paths): tests and demos only */
+    double still_interval_s; /* still view: one keyframe decoded per this; 0 off */
+    double still_after_s;    /* no change this long: the view counts as still */
 } vg_capture_cfg_defaults_t;
 
 typedef struct vg_config {

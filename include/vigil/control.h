@@ -35,7 +35,7 @@ typedef struct {
     vg_streams_t *streams;
     vg_infer_t *pool;
     vg_loopq_t *q;
-    /* instance status: "reconfiguring", "running", "error" */
+    /* instance status: "reconfiguring", "running" */
     void (*on_status)(void *arg, const char *status);
     /* a stream was added, removed or changed: persist, republish status */
     void (*on_changed)(void *arg, const char *stream_id, bool removed);

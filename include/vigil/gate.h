@@ -29,6 +29,10 @@ typedef struct {
  * of cells, 0..1, that changed against the reference; 1 when there is no reference or
  * the image size differs from the reference's. */
 double vg_gate_measure(vg_gate_t *g, const uint8_t *bgr, int width, int height, int stride);
+/* The same on a grey (luma) plane, e.g. a decoded picture's Y plane (borrowed): reads
+ * one pixel in `step` (>= 1) in each direction of every cell. */
+double vg_gate_measure_gray(vg_gate_t *g, const uint8_t *y, int width, int height, int stride,
+                            int step);
 /* Makes the thumbnail of the last vg_gate_measure the reference (the detector ran). */
 void vg_gate_commit(vg_gate_t *g);
 /* Forgets the reference: the next measure returns 1. */

@@ -19,7 +19,15 @@
 #include <stdint.h>
 
 #include "vigil/config.h"
+#include "vigil/jobs.h"
 #include "vigil/mailbox.h"
+
+/* Nets one executor keeps loaded; the least recently used goes first. */
+#define VG_INFER_MAX_CACHED_MODELS 8
+/* After a failed load, executors wait this long (doubling per failure, up to the max)
+ * before reading the model's files again; meanwhile its workers report the error. */
+#define VG_INFER_LOAD_RETRY_MIN_S 2.0
+#define VG_INFER_LOAD_RETRY_MAX_S 60.0
 
 typedef struct {
     char *worker_id;
@@ -37,6 +45,7 @@ typedef struct {
 typedef struct {
     atomic_int refs;
     char *stream_id;
+    uint64_t gen; /* the stream's generation: results carry it back */
     double fps;
     size_t n_workers;
     vg_worker_spec_t *workers;
@@ -54,6 +63,7 @@ typedef struct vg_infer_stream vg_infer_stream_t;
  * Ownership passes to the callback. */
 typedef struct {
     char *stream_id;
+    uint64_t gen; /* of the spec that produced it: the loop drops results of an older stream */
     uint64_t seq;
     int person_count; /* -1 when no person detector ran */
     json_t *results;
@@ -64,7 +74,8 @@ void vg_infer_result_free(vg_infer_result_t *r);
 typedef struct {
     const char *instance_id;
     int threads;                    /* 0: one per core */
-    const vg_config_t *models;      /* the model registry; borrowed, see vg_infer_set_models */
+    const vg_config_t *models;      /* the model registry; copied */
+    vg_jobs_t *jobs;                /* runs model loads; borrowed, stopped before the pool is freed */
     void (*on_result)(void *arg, vg_infer_result_t *r); /* executor thread; takes r */
     /* Worker state changes ("ok", "error", "unavailable"), executor thread. */
     void *arg;
@@ -83,9 +94,9 @@ void vg_infer_set_spec(vg_infer_stream_t *s, vg_stream_spec_t *spec);
  * (immediately if idle). After that the mailbox may be freed. */
 void vg_infer_detach(vg_infer_stream_t *s, void (*done)(void *arg), void *arg);
 
-/* Loads (validates) a model off the calling thread's critical path: runs on the pool's
- * loader thread and calls `done(arg, ok, error)` there. On success the loaded net is
- * kept for the first executor that needs it. */
+/* Loads (validates) a model as a VG_JOB_MODEL_LOAD job, then calls `done(arg, ok, error)`
+ * on the loop thread (ok false, error "shutting down" when jobs stopped first). On
+ * success the loaded net is kept for the first executor that needs it. */
 void vg_infer_load_model(vg_infer_t *p, const vg_model_cfg_t *m,
                          void (*done)(void *arg, bool ok, const char *error), void *arg);
 

@@ -34,6 +34,8 @@ typedef struct {
     double captured_at;        /* wall clock (epoch s) when its packet was read */
     double pts_s;              /* stream time in seconds; NAN when the stream had none */
     int src_width, src_height; /* decoded picture size */
+    bool repeat;               /* the previous picture again: the capture saw the view still
+                                  and did not decode this one (decode policy) */
     int n_views;
     vg_frame_view_t views[VG_FRAME_MAX_VIEWS];
 } vg_frame_t;

@@ -29,6 +29,10 @@ typedef struct vg_series vg_series_t;  /* one label set; owned by its family */
  * conventions (counters end in _total, base units) so `promtool check metrics` passes. */
 vg_metric_t *vg_metric_counter(const char *name, const char *help, const char *labels);
 vg_metric_t *vg_metric_gauge(const char *name, const char *help, const char *labels);
+/* vigil_stream_cpu_seconds_total{stream_id,stage}: thread CPU time spent on a stream,
+ * by stage ("capture", or "worker:<worker_id>" on the executors); the capacity
+ * estimate (GET /api/v1/capacity) reads it. Get-or-create. */
+vg_metric_t *vg_metrics_stream_cpu(void);
 /* `bounds` are the upper bounds of the buckets, ascending, finite, without +Inf; copied.
  * A value equal to a bound counts in that bound's bucket (le = "less or equal"). */
 vg_metric_t *vg_metric_histogram(const char *name, const char *help, const char *labels,

@@ -1,15 +1,19 @@
 /* stream.h — the stream registry and each stream's lifecycle, on the loop thread.
  * A stream owns its configuration copy, its mailbox, its capture thread and its place
  * in the inference pool. Starting never blocks; stopping asks the capture to stop and
- * hands the joining to a reaper thread, so the loop and other streams never wait.
+ * hands the joining to a VG_JOB_REAP job, so the loop and other streams never wait.
+ * Each stream has a generation, new at every add: asynchronous work names a stream by
+ * id + generation, so a stream removed and re-added under the same id is not confused.
  * Capture state and inference results reach the loop through the loop queue. */
 #ifndef VIGIL_STREAM_H
 #define VIGIL_STREAM_H
 
 #include <jansson.h>
 
+#include "vigil/capture.h"
 #include "vigil/config.h"
 #include "vigil/infer.h"
+#include "vigil/jobs.h"
 #include "vigil/loopq.h"
 
 typedef struct vg_streams vg_streams_t;
@@ -24,16 +28,18 @@ typedef struct {
     const vg_config_t *cfg; /* capture defaults and the model registry; borrowed */
     vg_loopq_t *q;
     vg_infer_t *pool;
+    vg_jobs_t *jobs; /* reaps removed streams; borrowed */
     vg_streams_result_fn on_result;
     vg_streams_state_fn on_state;
     void *arg;
 } vg_streams_opts_t;
 
 vg_streams_t *vg_streams_new(const vg_streams_opts_t *o);
-/* Stops every stream and joins the reaper: afterwards no capture thread runs and no
- * stream is attached to the pool. Messages it posted may still be queued. */
+/* Removes every stream: their reaps are queued as jobs; vg_jobs_stop then runs them
+ * (afterwards no capture thread runs and no stream is attached to the pool). */
 void vg_streams_shutdown(vg_streams_t *ss);
-/* Frees the registry (after vg_streams_shutdown and a drain of the loop queue). */
+/* Frees the registry (after vg_streams_shutdown, vg_jobs_stop and a drain of the loop
+ * queue). */
 void vg_streams_free(vg_streams_t *ss);
 /* The registry's borrowed config pointer (after a reload). */
 void vg_streams_set_config(vg_streams_t *ss, const vg_config_t *cfg);
@@ -43,6 +49,8 @@ int vg_streams_add(vg_streams_t *ss, const vg_stream_cfg_t *sc, bool from_file);
 /* Stops and removes it (asynchronously reaped). VG_ENOTFOUND if unknown. */
 int vg_streams_remove(vg_streams_t *ss, const char *stream_id);
 vg_stream_t *vg_streams_find(vg_streams_t *ss, const char *stream_id);
+/* The live stream of that id and generation, or NULL (removed, or replaced since). */
+vg_stream_t *vg_streams_find_gen(vg_streams_t *ss, const char *stream_id, uint64_t gen);
 size_t vg_streams_count(const vg_streams_t *ss);
 /* Iteration in insertion order: vg_streams_at(ss, i) for i < count. */
 vg_stream_t *vg_streams_at(vg_streams_t *ss, size_t i);
@@ -58,6 +66,10 @@ void vg_streams_post_result(vg_streams_t *ss, vg_infer_result_t *r);
 void vg_stream_restart(vg_stream_t *s);
 
 const char *vg_stream_id(const vg_stream_t *s);
+uint64_t vg_stream_gen(const vg_stream_t *s);
+/* Bumped by every configuration change (vg_stream_apply): work computed from a copy of
+ * the configuration checks it is still current before applying. */
+uint64_t vg_stream_cfg_rev(const vg_stream_t *s);
 const vg_stream_cfg_t *vg_stream_cfg(const vg_stream_t *s);
 bool vg_stream_from_file(const vg_stream_t *s);
 const char *vg_stream_state(const vg_stream_t *s);   /* capture state name */
@@ -76,6 +88,8 @@ typedef struct {
 /* Returns worker i's counters since the previous call and restarts them (telemetry). */
 void vg_stream_take_worker_stats(vg_stream_t *s, size_t i, vg_worker_stats_t *out);
 double vg_stream_fps_measured(const vg_stream_t *s);
+/* The capture's counters; false (out zeroed) while the stream has no capture. */
+bool vg_stream_capture_stats(const vg_stream_t *s, vg_capture_stats_t *out);
 
 /* {enabled, min_change, refresh_s} (caller frees). */
 json_t *vg_stream_gate_json(const vg_motion_gate_cfg_t *g);

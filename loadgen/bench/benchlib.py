@@ -300,14 +300,16 @@ def machine_load():
 # ---- peers ------------------------------------------------------------------------------
 
 
-def make_clip(name, image="person.jpg", size="1280x720", fps=15, gop=1, seconds=10, pan=None):
+def make_clip(name, image="person.jpg", size="1280x720", fps=15, gop=1, seconds=10, pan=None,
+              noise=0):
     """A clip from ../shared/fixtures, cached in BUILD/bench-clips (make-clip.sh is
-    idempotent). `pan`: seconds of each loop the picture moves (default all of them)."""
+    idempotent: `name` must differ per settings). `pan`: seconds of each loop the picture
+    moves (default all of them); `noise`: sensor noise (make-clip.sh CLIP_NOISE)."""
     d = os.path.join(BUILD, "bench-clips")
     os.makedirs(d, exist_ok=True)
     out = os.path.join(d, name + ".mp4")
     env = dict(os.environ, CLIP_SECONDS=str(seconds),
-               CLIP_PAN_SECONDS=str(seconds if pan is None else pan))
+               CLIP_PAN_SECONDS=str(seconds if pan is None else pan), CLIP_NOISE=str(noise))
     subprocess.run([os.path.join(SRC, "scripts", "make-clip.sh"),
                     os.path.join(SHARED, "fixtures", image), out, size, str(fps), str(gop)],
                    check=True, env=env, stdout=subprocess.DEVNULL)
@@ -505,6 +507,31 @@ class Vigild:
 
 
 # ---- statistics and output ----------------------------------------------------------------
+
+
+def histogram_quantile(m0, m1, name, q):
+    """The q-quantile (0..1) of a histogram's observations between two /metrics
+    snapshots (Vigild.metrics()), summed over every series; linear inside a bucket, the
+    way Prometheus' histogram_quantile does. None without observations."""
+    def buckets(m):
+        out = {}
+        for (n, labels), v in m.items():
+            if n == name + "_bucket":
+                le = re.search(r'le="([^"]+)"', labels).group(1)
+                out[float(le)] = out.get(float(le), 0) + v
+        return out
+    b0, b1 = buckets(m0), buckets(m1)
+    cum = sorted((le, b1[le] - b0.get(le, 0)) for le in b1)
+    if not cum or cum[-1][1] <= 0:
+        return None
+    want, prev_le, prev_c = q * cum[-1][1], 0.0, 0.0
+    for le, c in cum:
+        if c >= want:
+            if le == float("inf"):
+                return prev_le
+            return prev_le + (le - prev_le) * ((want - prev_c) / (c - prev_c) if c > prev_c else 0)
+        prev_le, prev_c = le, c
+    return prev_le
 
 
 def percentile(values, p):

@@ -127,7 +127,8 @@ def side_md(r):
            f"{fl['decode_full']:.4f} core-s per camera-second (all frames), "
            f"{fl['decode_key']:.4f} (keyframes only), {fl['decoders']} concurrent decoders, "
            f"{fl['decoder_rss_kb'] / 1024:.1f} MiB RSS each. The cameras send "
-           f"{r.get('size', '1280x720')} H.264; their picture moves "
+           f"{r.get('size', '1280x720')} H.264, a keyframe every {r.get('gop_s', 1)} s, sensor "
+           f"noise {r.get('noise', 0)}; their picture moves "
            f"{r.get('activity_s', 10)} s of every 10 (the rest of the time the room is "
            f"still).\n",
            bench_side_by_side.side_table(r), ""]
@@ -137,6 +138,12 @@ def side_md(r):
                    f"{v.get('others_cores', 0):.2f} cores; delivery p50/p95 "
                    f"{B.fmt(v['delivery_p50_ms'], '.0f')}/{B.fmt(v['delivery_p95_ms'], '.0f')} ms; "
                    f"camsim+mosquitto {v['side_cores']:.2f} cores")
+    for e in r.get("extra", []):
+        out += ["", f"### {e['size']}, GOP {e['gop_s']} s ({e['rows'][0]['n']} cameras at 1 fps, "
+                f"own clip and floor: "
+                f"forward {1e3 * e['floor']['forward_cpu_s']:.2f} ms, decode "
+                f"{e['floor']['decode_full']:.4f} / keyframes {e['floor']['decode_key']:.4f} "
+                f"core-s per camera-second)", "", bench_side_by_side.side_table(e)]
     if r["capacity_steps"]:
         out += ["", f"Capacity search (1 fps, {r['cap_window_s']:.0f} s window per step after "
                 f"{r['warmup_s']:.0f} s warm-up; sizes in the table reuse its runs; stops after two "
@@ -163,6 +170,13 @@ def ratio_line(results):
             parts.append(f"{row['n']}x{row['fps']:g}fps vigil/baseline {B.fmt(row['vs_baseline'], '.3f')} "
                          f"(<=0.25) vigil/bare {B.fmt(row['vs_bare'], '.3f')} (<=1.15) gate-off/"
                          f"baseline {B.fmt(row.get('ungated_vs_baseline'), '.3f')}")
+        for e in s.get("extra", []):
+            for row in e["rows"]:
+                parts.append(f"{e['size']} GOP {e['gop_s']}s {row['n']}x{row['fps']:g}fps "
+                             f"vigil/baseline {B.fmt(row['vs_baseline'], '.3f')}")
+        for name, (value, verdict) in s.get("targets", {}).items():
+            if name.startswith("cost at GOP"):
+                parts.append(f"{name.split(' <=')[0]} {B.fmt(value, '.3f')} (<=1.15)")
         if s["capacity_steps"]:
             parts.append(f"capacity {s['capacity']} cameras@1fps (>=100)")
     return "RATIOS: " + "; ".join(parts)

@@ -17,6 +17,7 @@ static struct {
     struct event_base *base;
     vg_config_t *cfg;
     vg_loopq_t *q;
+    vg_jobs_t *jobs;
     vg_infer_t *pool;
     vg_streams_t *streams;
     vg_control_t *control;
@@ -54,10 +55,11 @@ static void setup(void)
     VG_CHECK(vg_config_parse(yaml, sizeof(yaml) - 1, "fuzz", ".", &env.cfg, &d) == 0);
     vg_diag_clear(&d);
     env.q = vg_loopq_new(env.base);
+    env.jobs = vg_jobs_new(env.q);
     vg_infer_cfg_t ic = {.instance_id = "fuzz", .threads = 1, .models = env.cfg,
-                         .on_result = on_result};
+                         .jobs = env.jobs, .on_result = on_result};
     VG_CHECK(vg_infer_new(&ic, &env.pool) == 0);
-    vg_streams_opts_t so = {.cfg = env.cfg, .q = env.q, .pool = env.pool};
+    vg_streams_opts_t so = {.cfg = env.cfg, .q = env.q, .pool = env.pool, .jobs = env.jobs};
     env.streams = vg_streams_new(&so);
     vg_streams_add(env.streams, &env.cfg->streams[0], true);
     vg_control_opts_t co = {.cfg = env.cfg, .streams = env.streams, .pool = env.pool,

@@ -125,6 +125,37 @@ static void test_odd_sizes(void **state)
     free(g);
 }
 
+/* The capture's judge: a 640x360 luma plane with a stride, read one pixel in 4 x 4;
+ * +-6 grey levels of noise stay still, a moved block counts, another size is 1. */
+static void test_gray_plane(void **state)
+{
+    (void)state;
+    const int gw = 640, gh = 360, gs = 704;
+    uint8_t *y = malloc((size_t)gs * gh);
+    assert_non_null(y);
+    for (int r = 0; r < gh; r++)
+        for (int c = 0; c < gs; c++)
+            y[r * gs + c] = (uint8_t)(60 + (c * 3 + r) % 90);
+    vg_gate_t *g = calloc(1, sizeof(*g));
+    assert_non_null(g);
+    assert_true(vg_gate_measure_gray(g, y, gw, gh, gs, 4) == 1.0); /* no reference */
+    vg_gate_commit(g);
+    srand(7);
+    for (int i = 0; i < gw * gh / 4; i++) { /* sensor noise */
+        int k = (rand() % gh) * gs + rand() % gw;
+        y[k] = (uint8_t)(y[k] + rand() % 13 - 6);
+    }
+    assert_true(vg_gate_measure_gray(g, y, gw, gh, gs, 4) < 0.003);
+    for (int r = 100; r < 200; r++) /* someone walks in: a 60x100 block turns dark */
+        memset(y + r * gs + 300, 10, 60);
+    double change = vg_gate_measure_gray(g, y, gw, gh, gs, 4);
+    assert_true(change > 0.01 && change < 0.1);
+    assert_true(vg_gate_measure_gray(g, y, gw / 2, gh, gs, 4) == 1.0); /* other size */
+    assert_true(vg_gate_measure_gray(g, NULL, gw, gh, gs, 4) == 1.0);
+    free(g);
+    free(y);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -132,6 +163,7 @@ int main(void)
         cmocka_unit_test(test_noise_and_person),
         cmocka_unit_test(test_drift_accumulates),
         cmocka_unit_test(test_odd_sizes),
+        cmocka_unit_test(test_gray_plane),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

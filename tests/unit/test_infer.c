@@ -1,6 +1,8 @@
 /* Unit tests for the executor pool: fairness under overload (equal and weighted fps),
- * results carry the stream's fields, a detached stream stops being served. Real
- * detector (yolo-fastest body model); run under ThreadSanitizer in CI. */
+ * results carry the stream's fields, a detached stream stops being served; an executor
+ * serves more models than its cache holds (LRU eviction, no abort) and a model that
+ * fails to load is not read again on every frame (back-off). Real detector
+ * (yolo-fastest body model); run under ThreadSanitizer in CI. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -17,6 +19,7 @@
 #include "vigil/config.h"
 #include "vigil/infer.h"
 #include "vigil/log.h"
+#include "vigil/metrics.h"
 
 #define N_STREAMS 8
 
@@ -184,12 +187,142 @@ static void test_fair_weighted(void **state)
     assert_true(fast / slow > 2.4 && fast / slow < 3.6);
 }
 
+/* ---- model cache ---------------------------------------------------------------------- */
+
+#define N_MODELS (VG_INFER_MAX_CACHED_MODELS * 2 + 4)
+
+static atomic_int cache_results;
+static atomic_int cache_person_results;
+
+static void on_cache_result(void *arg, vg_infer_result_t *r)
+{
+    (void)arg;
+    size_t i;
+    json_t *msg;
+    json_array_foreach(r->results, i, msg)
+    {
+        if (json_object_get(msg, "person_count"))
+            atomic_fetch_add(&cache_person_results, 1);
+    }
+    atomic_fetch_add(&cache_results, 1);
+    vg_infer_result_free(r);
+}
+
+static double metric_value(const char *series)
+{
+    char *text = vg_metrics_render();
+    const char *p = strstr(text, series);
+    double v = p ? strtod(p + strlen(series), NULL) : -1;
+    free(text);
+    return v;
+}
+
+/* A person worker on `model_id` and a motion worker (which always yields a result). */
+static vg_stream_spec_t *cache_spec(const char *model_id)
+{
+    vg_stream_spec_t *s = spec_for(0, 30);
+    s->workers = vg_xrealloc(s->workers, 2 * sizeof(*s->workers));
+    s->n_workers = 2;
+    free(s->workers[0].model_id);
+    s->workers[0].model_id = vg_xstrdup(model_id);
+    memset(&s->workers[1], 0, sizeof(s->workers[1]));
+    s->workers[1].worker_id = vg_xstrdup("motion");
+    s->workers[1].type = VG_WORKER_MOTION;
+    s->workers[1].available = true;
+    s->workers[1].view = 0;
+    return s;
+}
+
+/* Posts one frame and waits for its result. */
+static void one_frame(vg_mailbox_t *mb, uint64_t seq)
+{
+    int before = atomic_load(&cache_results);
+    vg_frame_t *f = vg_frame_new();
+    vg_frame_view_t *v = vg_frame_add_view(f, 320, 320);
+    memset(v->data, (int)(seq * 7 % 200), (size_t)v->stride * 320);
+    v->w = v->h = 320;
+    f->src_width = f->src_height = 320;
+    f->seq = seq;
+    f->captured_at = vg_now_wall();
+    vg_mailbox_post(mb, f);
+    for (int i = 0; i < 3000 && atomic_load(&cache_results) == before; i++)
+        usleep(10000);
+    assert_int_equal(atomic_load(&cache_results), before + 1);
+}
+
+static void test_model_cache(void **state)
+{
+    (void)state;
+    const char *shared = getenv("VIGIL_SHARED_DIR");
+    char bad[] = "/tmp/vigil-bad-weights-XXXXXX";
+    int fd = mkstemp(bad);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, "not a model\n", 12), 12);
+    close(fd);
+    char *yaml = vg_xasprintf("instance_id: t\nmodels_dir: %s/models\nmodels:\n"
+                              "  - {model_id: bad, config: yolo-fastest-1.1_body.cfg, "
+                              "weights: %s}\n",
+                              shared ? shared : "../shared", bad);
+    for (int i = 0; i < N_MODELS; i++) {
+        char *next = vg_xasprintf("%s  - {model_id: m%d, config: yolo-fastest-1.1_body.cfg, "
+                                  "weights: yolo-fastest-1.1_body.weights}\n",
+                                  yaml, i);
+        free(yaml);
+        yaml = next;
+    }
+    vg_diag_t d = {0};
+    vg_config_t *cfg = NULL;
+    assert_int_equal(vg_config_parse(yaml, strlen(yaml), "t", ".", &cfg, &d), 0);
+    vg_diag_clear(&d);
+    free(yaml);
+    vg_infer_t *pool = NULL;
+    vg_infer_cfg_t ic = {.instance_id = "t", .threads = 1, .models = cfg,
+                         .on_result = on_cache_result};
+    assert_int_equal(vg_infer_new(&ic, &pool), 0);
+    vg_mailbox_t *mb = vg_mailbox_new();
+    vg_stream_spec_t *sp = cache_spec("m0");
+    vg_infer_stream_t *is = vg_infer_attach(pool, mb, sp);
+    vg_stream_spec_unref(sp);
+    uint64_t seq = 0;
+    /* every model twice, in turns: more models than the cache holds (the old fixed table
+     * of 16 aborted on the 17th) */
+    for (int round = 0; round < 2; round++) {
+        for (int i = 0; i < N_MODELS; i++) {
+            char id[16];
+            snprintf(id, sizeof(id), "m%d", i);
+            sp = cache_spec(id);
+            vg_infer_set_spec(is, sp);
+            vg_stream_spec_unref(sp);
+            one_frame(mb, ++seq);
+        }
+    }
+    assert_int_equal(atomic_load(&cache_person_results), 2 * N_MODELS);
+    /* a model that fails to load: tried once, not on each of the next frames */
+    double failed0 = metric_value("vigil_model_loads_total{result=\"error\"} ");
+    sp = cache_spec("bad");
+    vg_infer_set_spec(is, sp);
+    vg_stream_spec_unref(sp);
+    for (int i = 0; i < 10; i++)
+        one_frame(mb, ++seq);
+    double failed = metric_value("vigil_model_loads_total{result=\"error\"} ");
+    printf("# failed loads of 'bad' over 10 frames: %.0f\n", failed - (failed0 < 0 ? 0 : failed0));
+    assert_true(failed - (failed0 < 0 ? 0 : failed0) == 1);
+    assert_int_equal(atomic_load(&cache_person_results), 2 * N_MODELS);
+    atomic_int n_detached = 0;
+    vg_infer_detach(is, detached, &n_detached);
+    vg_infer_free(pool);
+    vg_mailbox_free(mb);
+    vg_config_free(cfg);
+    unlink(bad);
+}
+
 int main(void)
 {
     vg_log_set_level(VG_LOG_WARN);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_fair_equal),
         cmocka_unit_test(test_fair_weighted),
+        cmocka_unit_test(test_model_cache),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,6 +1,6 @@
 /* Unit tests for statefile.c: the newest of a burst of texts is what ends up in the
  * file, atomically (no temporary file left, mode 0600); free writes what is still
- * pending; a folder that does not exist is an error counted
+ * pending once the jobs stop (shutdown); a folder that does not exist is an error counted
  * in vigil_state_writes_total, and the next write to a good path still works. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "vigil/common.h"
+#include "vigil/jobs.h"
 #include "vigil/metrics.h"
 #include "vigil/statefile.h"
 
@@ -41,14 +42,31 @@ static double metric(const char *series)
     return v;
 }
 
+/* A writer on its own jobs (no loop: completions run on the job thread). */
+static vg_jobs_t *jobs;
+
+static vg_statefile_t *writer_new(const char *path)
+{
+    jobs = vg_jobs_new(NULL);
+    return vg_statefile_new(path, jobs);
+}
+
+/* Shutdown order of the daemon: the handle goes, then the jobs stop (and flush). */
+static void writer_stop(vg_statefile_t *sf)
+{
+    vg_statefile_free(sf);
+    vg_jobs_free(jobs);
+    jobs = NULL;
+}
+
 static void test_burst_newest_wins(void **state)
 {
     (void)state;
     char *path = vg_xasprintf("%s/state.json", dir);
-    vg_statefile_t *sf = vg_statefile_new(path);
+    vg_statefile_t *sf = writer_new(path);
     for (int i = 0; i <= 500; i++)
         vg_statefile_put(sf, vg_xasprintf("{\"n\": %d}", i));
-    vg_statefile_free(sf);
+    writer_stop(sf);
     assert_string_equal(slurp(path), "{\"n\": 500}");
     double writes = metric("vigil_state_writes_total{result=\"success\"} ");
     assert_true(writes >= 1 && writes <= 501);
@@ -58,9 +76,9 @@ static void test_burst_newest_wins(void **state)
     char *tmp = vg_xasprintf("%s.tmp", path);
     assert_int_not_equal(access(tmp, F_OK), 0);
     /* free right after a put still writes it */
-    sf = vg_statefile_new(path);
+    sf = writer_new(path);
     vg_statefile_put(sf, vg_xstrdup("{\"n\": \"last\"}"));
-    vg_statefile_free(sf);
+    writer_stop(sf);
     assert_string_equal(slurp(path), "{\"n\": \"last\"}");
     unlink(path);
     free(tmp);
@@ -74,16 +92,16 @@ static void test_missing_folder_is_counted(void **state)
     if (before < 0)
         before = 0; /* not rendered yet */
     char *bad = vg_xasprintf("%s/no/such/folder/state.json", dir);
-    vg_statefile_t *sf = vg_statefile_new(bad);
+    vg_statefile_t *sf = writer_new(bad);
     vg_statefile_put(sf, vg_xstrdup("{}"));
-    vg_statefile_free(sf);
+    writer_stop(sf);
     assert_true(metric("vigil_state_writes_total{result=\"error\"} ") == before + 1);
     free(bad);
     /* no writer left behind: a good path still works */
     char *good = vg_xasprintf("%s/again.json", dir);
-    sf = vg_statefile_new(good);
+    sf = writer_new(good);
     vg_statefile_put(sf, vg_xstrdup("[1]"));
-    vg_statefile_free(sf);
+    writer_stop(sf);
     assert_string_equal(slurp(good), "[1]");
     unlink(good);
     free(good);
@@ -93,8 +111,8 @@ static void test_free_without_puts(void **state)
 {
     (void)state;
     char *path = vg_xasprintf("%s/never.json", dir);
-    vg_statefile_t *sf = vg_statefile_new(path);
-    vg_statefile_free(sf);
+    vg_statefile_t *sf = writer_new(path);
+    writer_stop(sf);
     assert_int_not_equal(access(path, F_OK), 0);
     vg_statefile_free(NULL);
     free(path);
