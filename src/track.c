@@ -29,6 +29,8 @@ struct vg_tracker {
     slot_t slots[VG_TRACK_MAX]; /* live tracks, oldest first */
     size_t n;
     int64_t next_id;
+    vg_track_change_t changes[2 * VG_TRACK_MAX]; /* of the last update */
+    size_t n_changes;
 };
 
 /* One person of a sample: the observations of different sources that overlap. */
@@ -127,13 +129,22 @@ static float cost(const vg_tracker_t *t, const vg_track_t *k, vg_box_t box, doub
 }
 
 /* Drops tracks unseen for longer than their age limit, keeping the order. */
+static void change(vg_tracker_t *t, const vg_track_t *k, vg_track_change_kind_t kind, double now)
+{
+    VG_CHECK(t->n_changes < VG_ARRAY_LEN(t->changes));
+    t->changes[t->n_changes++] = (vg_track_change_t){k->id, kind, k->box, now};
+}
+
 static void age(vg_tracker_t *t, double now)
 {
     size_t kept = 0;
     for (size_t i = 0; i < t->n; i++) {
         const vg_track_t *k = &t->slots[i].pub;
         double limit = k->id > 0 ? t->cfg.max_age_s : t->cfg.tentative_age_s;
-        if (now - k->last_seen > limit) continue;
+        if (now - k->last_seen > limit) {
+            if (k->id > 0) change(t, k, VG_TRACK_LOST, now);
+            continue;
+        }
         if (kept != i) t->slots[kept] = t->slots[i];
         kept++;
     }
@@ -260,6 +271,7 @@ int vg_tracker_update(vg_tracker_t *t, double now, const vg_track_obs_t *obs, si
                       int64_t *ids)
 {
     if (!t || (n && !obs) || !isfinite(now)) return VG_EINVAL;
+    t->n_changes = 0;
     age(t, now);
     person_t people[VG_TRACK_MAX * 2];
     int of_obs[VG_TRACK_MAX * 2], np = 0;
@@ -279,7 +291,10 @@ int vg_tracker_update(vg_tracker_t *t, double now, const vg_track_obs_t *obs, si
     }
     for (size_t s = 0; s < t->n; s++) {
         vg_track_t *k = &t->slots[s].pub;
-        if (k->id == 0 && k->hits >= t->cfg.confirm_hits) k->id = t->next_id++;
+        if (k->id == 0 && k->hits >= t->cfg.confirm_hits) {
+            k->id = t->next_id++;
+            change(t, k, VG_TRACK_BORN, now);
+        }
     }
     for (size_t i = 0; ids && i < n; i++)
         ids[i] = i < used && of_obs[i] >= 0 && people[of_obs[i]].track >= 0
@@ -301,4 +316,10 @@ const vg_track_t *vg_tracker_get(const vg_tracker_t *t, int64_t id)
     for (size_t i = 0; t && id > 0 && i < t->n; i++)
         if (t->slots[i].pub.id == id) return &t->slots[i].pub;
     return NULL;
+}
+
+size_t vg_tracker_changes(const vg_tracker_t *t, const vg_track_change_t **out)
+{
+    *out = t ? t->changes : NULL;
+    return t ? t->n_changes : 0;
 }

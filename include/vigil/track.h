@@ -95,6 +95,22 @@ size_t vg_tracker_tracks(const vg_tracker_t *t, vg_track_t *out, size_t max);
 /* The live confirmed track with this id, or NULL (borrowed until the next update). */
 const vg_track_t *vg_tracker_get(const vg_tracker_t *t, int64_t id);
 
+typedef enum {
+    VG_TRACK_BORN = 1, /* confirmed (got its id) */
+    VG_TRACK_LOST = 2, /* a confirmed track aged out */
+} vg_track_change_kind_t;
+
+typedef struct {
+    int64_t id;
+    vg_track_change_kind_t change;
+    vg_box_t box; /* its first confirmed box, or its last */
+    double t;     /* the update's time */
+} vg_track_change_t;
+
+/* The births and deaths of confirmed tracks in the last update (what the care events take
+ * as track changes); *out is borrowed until the next update. Returns their number. */
+size_t vg_tracker_changes(const vg_tracker_t *t, const vg_track_change_t **out);
+
 /* ---- JSON (src/track_json.c) ---- */
 
 /* One update from one frame's inference messages (a JSON array, borrowed): every element

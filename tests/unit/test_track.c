@@ -99,7 +99,12 @@ static void test_misses_and_reentry(void **state)
     (void)state;
     vg_tracker_t *t = vg_tracker_new(NULL); /* max_age_s 5 */
     update1(t, 0.0, det(0.4f, 0.3f, 0.1f, 0.4f));
+    const vg_track_change_t *born = NULL;
+    assert_int_equal(vg_tracker_changes(t, &born), 0); /* tentative: not born yet */
     assert_int_equal(update1(t, 0.5, det(0.4f, 0.3f, 0.1f, 0.4f)), 1);
+    assert_int_equal(vg_tracker_changes(t, &born), 1);
+    assert_int_equal(born[0].change, VG_TRACK_BORN);
+    assert_int_equal(born[0].id, 1);
     /* unseen for 3 s (empty samples in between), then back in place: same id */
     for (int i = 2; i < 8; i++)
         assert_int_equal(vg_tracker_update(t, i * 0.5, NULL, 0, NULL), 0);
@@ -108,8 +113,15 @@ static void test_misses_and_reentry(void **state)
     /* unseen for 4.9 s: alive; for 5.1 s (max_age_s 5): the track dies */
     assert_int_equal(vg_tracker_update(t, 8.4, NULL, 0, NULL), 0);
     assert_int_equal(live(t), 1);
+    const vg_track_change_t *ch = NULL;
+    assert_int_equal(vg_tracker_changes(t, &ch), 0);
     assert_int_equal(vg_tracker_update(t, 8.6, NULL, 0, NULL), 0);
     assert_int_equal(live(t), 0);
+    assert_int_equal(vg_tracker_changes(t, &ch), 1); /* reported once, with its last box */
+    assert_int_equal(ch[0].change, VG_TRACK_LOST);
+    assert_int_equal(ch[0].id, 1);
+    assert_float_equal(ch[0].box.x, 0.41f, 1e-6);
+    assert_float_equal(ch[0].t, 8.6, 1e-9);
     assert_null(vg_tracker_get(t, 1));
     /* re-entry at the door: a new person, id 2 once confirmed */
     assert_int_equal(update1(t, 10.0, det(0.0f, 0.3f, 0.1f, 0.4f)), 0);
