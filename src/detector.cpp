@@ -1,4 +1,4 @@
-/* detector.cpp — the only C++ in vigil: OpenCV DNN detection (Darknet and ONNX YOLO,
+/* detector.cpp — OpenCV DNN detection (Darknet and ONNX YOLO,
  * decode, per-class NMS), the HOG people detector, motion, optical flow, snapshot JPEGs
  * and image loading, behind the C API of vigil/detector.h.
  *
