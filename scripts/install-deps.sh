@@ -1,5 +1,6 @@
 #!/bin/sh
-# Install every Debian package that building, testing and demoing vigil needs.
+# Install every Debian package that building, testing and demoing vigil needs: tests
+# that need a tool fail when it is missing (VIGIL_ALLOW_SKIP=1 lets them skip).
 # Idempotent: installs only what is missing, so running it twice is cheap.
 set -eu
 
@@ -10,7 +11,10 @@ libmosquitto-dev libssl-dev mosquitto mosquitto-clients libsystemd-dev
 ffmpeg libgstrtspserver-1.0-dev gstreamer1.0-plugins-good gstreamer1.0-plugins-bad
 gstreamer1.0-plugins-base gstreamer1.0-tools
 prometheus python3-opencv python3-onnx python3-numpy python3-yaml curl jq procps iproute2
-systemd chromium"
+systemd chromium nodejs clang-format"
+# the web test installs playwright-core with npm; a Node.js that brings its own npm
+# (NodeSource's nodejs) conflicts with Debian's npm package, so that one only when needed
+command -v npm >/dev/null 2>&1 || PKGS="$PKGS npm"
 
 missing=""
 for p in $PKGS; do

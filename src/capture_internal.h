@@ -70,7 +70,7 @@ typedef struct {
     vg_sampler_t sampler;
     struct {
         int64_t pts;
-        double wall;
+        double wall, mono;
     } read_at[VG_CAPTURE_READ_AT_RING]; /* when each packet was read, by pts */
     int read_at_pos;
     struct SwsContext *sws[VG_CAPTURE_MAX_VIEWS];
@@ -86,7 +86,7 @@ typedef struct {
     vg_frame_t *last_frame; /* newest built frame: what repeats show */
     AVFrame *last_pic;      /* its decoded picture, for the repeats' snapshots */
     bool awaiting_change;   /* still: the next changed picture measures the delay */
-    double still_seen_wall; /* read time of the last picture seen unchanged while still */
+    double still_seen_mono; /* monotonic read time of the last picture seen unchanged while still */
 } vg_capture_session_t;
 
 struct vg_capture {
@@ -148,7 +148,8 @@ vg_frame_t *vg_capture_build_frame(vg_capture_t *c, vg_capture_session_t *s, con
 void vg_capture_note_picture(vg_capture_t *c, vg_capture_session_t *s, const AVFrame *pic,
                              double now);
 /* Wall time when the packet with this pts was read (now if unknown). */
-double vg_capture_read_time(const vg_capture_session_t *s, int64_t pts);
+void vg_capture_read_time(const vg_capture_session_t *s, int64_t pts, double *wall,
+                          double *mono);
 
 /* capture_policy.c: what to decode, sampling, repeats, the view's activity */
 void vg_capture_policy_begin(vg_capture_t *c, vg_capture_session_t *s);

@@ -74,8 +74,8 @@ void vg_capture_policy_end(vg_capture_t *c, vg_capture_session_t *s)
 static void record_delay(vg_capture_t *c, vg_capture_session_t *s)
 {
     s->awaiting_change = false;
-    if (s->still_seen_wall <= 0) return;
-    double d = fmax(0, vg_now_wall() - s->still_seen_wall);
+    if (s->still_seen_mono <= 0) return;
+    double d = fmax(0, vg_now_mono() - s->still_seen_mono);
     vg_series_observe(c->m.change_delay, d);
     pthread_mutex_lock(&c->stats_mu);
     c->delays[c->delay_pos] = d;
@@ -93,7 +93,7 @@ static void sync_mode(vg_capture_t *c, vg_capture_session_t *s, const char *trig
     vg_series_set(c->m.still, still);
     if (still) {
         s->awaiting_change = true;
-        s->still_seen_wall = vg_now_wall();
+        s->still_seen_mono = vg_now_mono();
     } else {
         vg_capture_count(&c->wakeups, !strcmp(trigger, "size") ? c->m.wake_size : c->m.wake_view);
     }
@@ -118,7 +118,10 @@ static void judge(vg_capture_t *c, vg_capture_session_t *s, const AVFrame *pic, 
 {
     bool changed = view_changed(s, pic);
     if (changed && s->awaiting_change) record_delay(c, s);
-    if (!changed && s->awaiting_change) s->still_seen_wall = vg_capture_read_time(s, pic->pts);
+    if (!changed && s->awaiting_change) {
+        double wall;
+        vg_capture_read_time(s, pic->pts, &wall, &s->still_seen_mono);
+    }
     if (s->flushing) return; /* held pictures only tell when the change began */
     if (changed) vg_gate_commit(s->gate);
     if (vg_decode_policy_judge(&s->policy, ts, changed)) sync_mode(c, s, "view");
@@ -147,11 +150,11 @@ static void keep_last(vg_capture_session_t *s, vg_frame_t *f, const AVFrame *pic
 }
 
 /* The last frame again, for a sampling slot whose packet was not decoded. */
-static vg_frame_t *repeat_frame(const vg_capture_session_t *s, double ts, double read_at)
+static vg_frame_t *repeat_frame(const vg_capture_session_t *s, double ts, int64_t pts)
 {
     const vg_frame_t *last = s->last_frame;
     vg_frame_t *f = vg_frame_new();
-    f->captured_at = read_at;
+    vg_capture_read_time(s, pts, &f->captured_at, &f->captured_mono);
     f->pts_s = ts;
     f->src_width = last->src_width;
     f->src_height = last->src_height;
@@ -171,7 +174,7 @@ static void repeat_if_due(vg_capture_t *c, vg_capture_session_t *s, const AVPack
 {
     if (vg_decode_policy_active(&s->policy) || !s->last_frame) return;
     if (!vg_sampler_take(&s->sampler, ts, now, atomic_load(&c->fps))) return;
-    vg_frame_t *f = repeat_frame(s, ts, vg_capture_read_time(s, pkt->pts));
+    vg_frame_t *f = repeat_frame(s, ts, pkt->pts);
     vg_capture_count(&c->repeated, c->m.repeated);
     post(c, f);
 }

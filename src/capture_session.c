@@ -97,18 +97,23 @@ static void remember_read_time(vg_capture_session_t *s, const AVPacket *pkt)
 {
     s->read_at[s->read_at_pos].pts = pkt->pts;
     s->read_at[s->read_at_pos].wall = vg_now_wall();
+    s->read_at[s->read_at_pos].mono = vg_now_mono();
     s->read_at_pos = (s->read_at_pos + 1) % VG_CAPTURE_READ_AT_RING;
 }
 
-/* Wall time when the packet of this picture was read (now if unknown). */
-double vg_capture_read_time(const vg_capture_session_t *s, int64_t pts)
+/* When the packet of this picture was read (now if unknown), on both clocks. */
+void vg_capture_read_time(const vg_capture_session_t *s, int64_t pts, double *wall, double *mono)
 {
     for (int i = 1; pts != AV_NOPTS_VALUE && i <= VG_CAPTURE_READ_AT_RING; i++) {
         int k = (s->read_at_pos - i + VG_CAPTURE_READ_AT_RING) % VG_CAPTURE_READ_AT_RING;
-        if (s->read_at[k].pts == pts && s->read_at[k].wall > 0) /* newest first */
-            return s->read_at[k].wall;
+        if (s->read_at[k].pts == pts && s->read_at[k].wall > 0) { /* newest first */
+            *wall = s->read_at[k].wall;
+            *mono = s->read_at[k].mono;
+            return;
+        }
     }
-    return vg_now_wall();
+    *wall = vg_now_wall();
+    *mono = vg_now_mono();
 }
 
 /* ---- per picture ---- */
@@ -128,7 +133,7 @@ vg_frame_t *vg_capture_build_frame(vg_capture_t *c, vg_capture_session_t *s, con
     vg_capture_view_t views[VG_CAPTURE_MAX_VIEWS];
     size_t n = copy_views(c, views);
     vg_frame_t *f = vg_frame_new();
-    f->captured_at = vg_capture_read_time(s, pic->pts);
+    vg_capture_read_time(s, pic->pts, &f->captured_at, &f->captured_mono);
     f->pts_s = ts;
     f->src_width = pic->width;
     f->src_height = pic->height;

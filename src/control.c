@@ -217,6 +217,15 @@ static bool has_worker(const vg_stream_cfg_t *sc, const char *worker_id)
     return false;
 }
 
+/* Whether a model change reaches a worker: only person detectors take a detect model. */
+static bool takes_model(const vg_stream_cfg_t *sc, const char *worker_id)
+{
+    for (size_t i = 0; i < sc->n_workers; i++)
+        if (targets(&sc->workers[i], worker_id) && sc->workers[i].type == VG_WORKER_PERSON)
+            return true;
+    return false;
+}
+
 /* ---- applying --------------------------------------------------------------------------------- */
 
 static void applied(vg_control_t *c, cmd_ctx_t *x, bool removed)
@@ -367,7 +376,7 @@ static vg_stream_cfg_t *next_cfg(vg_control_t *c, cmd_ctx_t *x, vg_stream_t *s)
         roi = (json_t *)p; /* set_roi carries x, y, w, h at the top */
     if (model) {
         const vg_model_cfg_t *m = vg_config_find_model(c->o.cfg, model);
-        if (!m || m->task != VG_TASK_DETECT || !has_worker(cur, worker_id)) {
+        if (!m || m->task != VG_TASK_DETECT || !takes_model(cur, worker_id)) {
             reject(c, x, "unknown_model", "model_id",
                    !m ? "no model '%s' is defined" : "model '%s' cannot serve these workers",
                    model);
@@ -443,6 +452,27 @@ static void cmd_restart(vg_control_t *c, cmd_ctx_t *x)
     finish(c, x, "completed", NULL, NULL, NULL);
 }
 
+/* Rejects a valid stream this instance must not run; true when it did. */
+static bool add_refused(vg_control_t *c, cmd_ctx_t *x, const vg_stream_cfg_t *sc)
+{
+    const vg_config_t *cfg = c->o.cfg;
+    if (vg_streams_find(c->o.streams, sc->stream_id))
+        reject(c, x, "stream_exists", "stream_id", "stream '%s' already exists", sc->stream_id);
+    else if (cfg->deployment_mode == VG_DEPLOY_SINGLE && vg_streams_count(c->o.streams) > 0)
+        reject(c, x, "stream_exists", "stream_id",
+               "deployment_mode single_stream runs one stream; remove it first");
+    else if (!sc->enabled)
+        reject(c, x, "invalid_param", "enabled",
+               "add_stream runs the stream it adds: 'enabled' false is for configuration files");
+    else if (c->o.owns && !c->o.owns(c->o.arg, sc->stream_id))
+        reject(c, x, "wrong_shard", "stream_id",
+               "stream '%s' belongs to another shard: this instance is shard %d of %d",
+               sc->stream_id, cfg->shard_index, cfg->shard_count);
+    else
+        return false;
+    return true;
+}
+
 static void cmd_add(vg_control_t *c, cmd_ctx_t *x)
 {
     json_t *p = json_deep_copy(x->params);
@@ -460,16 +490,9 @@ static void cmd_add(vg_control_t *c, cmd_ctx_t *x)
     }
     free(x->stream_id);
     x->stream_id = vg_xstrdup(sc->stream_id);
-    if (vg_streams_find(c->o.streams, sc->stream_id)) {
+    if (add_refused(c, x, sc)) {
         vg_stream_cfg_free(sc);
-        reject(c, x, "stream_exists", "stream_id", "stream '%s' already exists", x->stream_id);
-        return;
-    }
-    if (c->o.cfg->deployment_mode == VG_DEPLOY_SINGLE && vg_streams_count(c->o.streams) > 0) {
-        vg_stream_cfg_free(sc);
-        reject(c, x, "stream_exists", "stream_id",
-               "deployment_mode single_stream runs one stream; remove it first");
-        return;
+        return; /* rejected; x was freed */
     }
     reconfiguring(c);
     vg_streams_add(c->o.streams, sc, false);
@@ -580,7 +603,7 @@ static bool check_params(vg_control_t *c, cmd_ctx_t *x)
         }
     }
     if (cmd->fn == cmd_change && json_object_size(x->params) == 0) {
-        reject(c, x, "missing_param", NULL, "%s needs at least one parameter", cmd->name);
+        reject(c, x, "missing_param", "params", "%s needs at least one parameter", cmd->name);
         return false;
     }
     return true;

@@ -1,4 +1,4 @@
-/* detector.cpp — the only C++ in vigil: OpenCV DNN detection (Darknet and ONNX YOLO,
+/* detector.cpp — OpenCV DNN detection (Darknet and ONNX YOLO,
  * decode, per-class NMS), the HOG people detector, motion, optical flow, snapshot JPEGs
  * and image loading, behind the C API of vigil/detector.h.
  *
@@ -11,12 +11,7 @@
  * exceptions become VG_EIO (logged), allocation failure aborts like vg_xmalloc. */
 #include "vigil/detector.h"
 
-extern "C" {
-#define _Noreturn [[noreturn]] /* common.h is C11; this file is C++17 */
-#include "vigil/common.h"
-#undef _Noreturn
-#include "vigil/log.h"
-}
+#include "cv_internal.hpp"
 
 #include <opencv2/core.hpp>
 #include <opencv2/core/utils/logger.hpp>
@@ -43,6 +38,8 @@ extern "C" {
 #include <unistd.h>
 #include <vector>
 
+using namespace vg_cv;
+
 namespace
 {
 
@@ -50,7 +47,6 @@ const int kDefaultInput = 320;
 const float kNmsIou = 0.45f;
 const int kHogSide = 640;    /* HOG runs with the longer side at this many pixels */
 const int kSmallWidth = 160; /* motion and flow work at this width */
-const int kMaxSide = 1 << 15;
 
 enum class Kind { darknet, yolov5, yolov8, hog };
 
@@ -71,65 +67,6 @@ struct Candidate {
     cv::Rect2d box;
 };
 
-template <typename F> int guarded(const char *where, F &&body)
-{
-    try {
-        return body();
-    } catch (const std::bad_alloc &) {
-        vg_die(__FILE__, __LINE__, "std::bad_alloc");
-    } catch (const cv::Exception &e) {
-        VG_ERROR("detector", "opencv_error", "{s:s, s:s}", "where", where, "error", e.what());
-    } catch (const std::exception &e) {
-        VG_ERROR("detector", "exception", "{s:s, s:s}", "where", where, "error", e.what());
-    } catch (...) {
-        VG_ERROR("detector", "exception", "{s:s, s:s}", "where", where, "error", "unknown");
-    }
-    return VG_EIO;
-}
-
-void quiet_opencv()
-{
-    static std::once_flag once;
-    std::call_once(once,
-                   [] { cv::utils::logging::setLogLevel(cv::utils::logging::LOG_LEVEL_SILENT); });
-}
-
-__attribute__((format(printf, 4, 5))) int fail(char *err, size_t errlen, int code, const char *fmt,
-                                               ...)
-{
-    if (err && errlen > 0) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return code;
-}
-
-/* OpenCV's short message, first line only. */
-std::string brief(const cv::Exception &e)
-{
-    std::string s = e.err.empty() ? e.what() : e.err;
-    return s.substr(0, s.find('\n'));
-}
-
-bool valid_image(const uint8_t *bgr, int width, int height, int stride)
-{
-    return bgr && width > 0 && height > 0 && width <= kMaxSide && height <= kMaxSide &&
-           stride >= 3 * width;
-}
-
-cv::Mat wrap(const uint8_t *bgr, int width, int height, int stride)
-{
-    return cv::Mat(height, width, CV_8UC3, const_cast<uint8_t *>(bgr), (size_t)stride);
-}
-
-void resize_to(const cv::Mat &src, cv::Mat &dst, cv::Size size)
-{
-    bool shrink = size.width <= src.cols && size.height <= src.rows;
-    cv::resize(src, dst, size, 0, 0, shrink ? cv::INTER_AREA : cv::INTER_LINEAR);
-}
-
 /* Grayscale, about kSmallWidth wide, blurred: what motion and flow compare. */
 void small_gray(const cv::Mat &frame, cv::Mat &scratch, cv::Mat &out)
 {
@@ -142,24 +79,6 @@ void small_gray(const cv::Mat &frame, cv::Mat &scratch, cv::Mat &out)
     }
     cv::cvtColor(*src, out, cv::COLOR_BGR2GRAY);
     cv::GaussianBlur(out, out, cv::Size(5, 5), 0);
-}
-
-/* Checks a path names a readable regular file; fills err naming it otherwise. */
-int check_file(const char *what, const char *path, char *err, size_t errlen, off_t *size)
-{
-    if (!path || !*path) return fail(err, errlen, VG_EINVAL, "%s: no path given", what);
-    struct stat st;
-    if (stat(path, &st) != 0) {
-        int code = errno == ENOENT ? VG_ENOTFOUND : VG_EIO;
-        return fail(err, errlen, code, "%s %s: %s", what, path, strerror(errno));
-    }
-    if (!S_ISREG(st.st_mode))
-        return fail(err, errlen, VG_EIO, "%s %s: not a regular file", what, path);
-    FILE *f = fopen(path, "rb");
-    if (!f) return fail(err, errlen, VG_EIO, "%s %s: %s", what, path, strerror(errno));
-    fclose(f);
-    if (size) *size = st.st_size;
-    return VG_OK;
 }
 
 } // namespace

@@ -174,6 +174,7 @@ int vg_gateway_new(vg_config_t *cfg, const char *log_level_override, vg_gateway_
     gw->cfg = cfg;
     gw->log_level_override = vg_xstrdup(log_level_override);
     gw->started_at = vg_now_wall();
+    gw->started_mono = vg_now_mono();
     gw->base = event_base_new();
     VG_CHECK(gw->base);
     signal(SIGPIPE, SIG_IGN);
@@ -217,6 +218,7 @@ int vg_gateway_new(vg_config_t *cfg, const char *log_level_override, vg_gateway_
                             .on_status = vg_gw_on_status,
                             .on_changed = vg_gw_on_changed,
                             .ack_event = on_ack_event,
+                            .owns = vg_gw_owns_stream,
                             .arg = gw};
     gw->control = vg_control_new(&co);
     if (start_http(gw) != 0 || vg_gw_mqtt_start(gw) != 0) {

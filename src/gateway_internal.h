@@ -38,7 +38,7 @@ struct vg_gateway {
     void *mqtt_drained_arg;
     double tele_wall, tele_cpu;
     gw_phase_t phase;
-    double started_at;
+    double started_at, started_mono; /* wall: the timestamp; monotonic: uptime */
     char *status; /* instance status: running, reconfiguring, degraded, error, stopped */
     char *published_status; /* last one sent on MQTT */
     vg_series_t *reloads_ok, *reloads_failed;
@@ -50,6 +50,7 @@ int vg_gw_streams_start(vg_gateway_t *gw);
 void vg_gw_streams_reload(vg_gateway_t *gw, const vg_config_t *next, const json_t *held);
 void vg_gw_save_state(vg_gateway_t *gw);
 bool vg_gw_in_shard(const vg_config_t *cfg, const char *stream_id);
+bool vg_gw_owns_stream(void *gw, const char *stream_id); /* vg_control_opts_t.owns */
 void vg_gw_on_result(void *arg, vg_stream_t *s, const vg_infer_result_t *r);
 void vg_gw_on_state(void *arg, vg_stream_t *s);
 void vg_gw_on_status(void *arg, const char *status);

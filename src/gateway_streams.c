@@ -47,6 +47,12 @@ bool vg_gw_in_shard(const vg_config_t *cfg, const char *stream_id)
     return best == cfg->shard_index;
 }
 
+bool vg_gw_owns_stream(void *arg, const char *stream_id)
+{
+    vg_gateway_t *gw = arg;
+    return vg_gw_in_shard(gw->cfg, stream_id);
+}
+
 /* ---- state file ---------------------------------------------------------------------------------- */
 
 void vg_gw_save_state(vg_gateway_t *gw)

@@ -18,7 +18,7 @@ typedef struct {
     vg_flow_t *flow;
     vg_gate_t *gate;   /* person and pose workers: allocated on first use */
     json_t *dets;      /* detections of the detector's last run, or NULL */
-    double ran_at;     /* captured_at of the frame it last ran on */
+    double ran_at;     /* captured_mono of the frame it last ran on */
     char ran_time[32]; /* the same, formatted */
     char ran_key[160]; /* model, threshold and roi it last ran with */
     uint64_t last_seq;

@@ -114,7 +114,7 @@ static bool must_run(worker_state_t *ws, const vg_worker_spec_t *w, const vg_fra
         return true;
     if (f->repeat)
         return false; /* the capture saw the view still: the same pixels, nothing to refresh */
-    double age = f->captured_at - ws->ran_at;
+    double age = f->captured_mono - ws->ran_at;
     return age >= w->gate.refresh_s || age < 0;
 }
 
@@ -158,7 +158,7 @@ static int run_person(executor_t *e, worker_state_t *ws, const char *stream_id,
                                                           dets[i].h)));
         json_decref(ws->dets);
         ws->dets = arr;
-        ws->ran_at = f->captured_at;
+        ws->ran_at = f->captured_mono;
         vg_format_time(f->captured_at, ws->ran_time, sizeof(ws->ran_time));
         snprintf(ws->ran_key, sizeof(ws->ran_key), "%s", key);
         if (ws->gate)
@@ -273,7 +273,7 @@ void vg_infer_run_frame(executor_t *e, vg_infer_stream_t *s, const vg_stream_spe
             continue;
         }
         set_state(p, spec->stream_id, ws, worker_states[0]);
-        double latency = vg_now_wall() - f->captured_at;
+        double latency = vg_now_mono() - f->captured_mono; /* capture thread to here */
         json_object_set_new(msg, "latency_ms", json_real(round(latency * 1e4) / 10));
         json_object_set_new(msg, "inference_ms", json_real(round(took * 1e4) / 10));
         json_object_set_new(msg, "frame", json_pack("{s:i, s:i}", "width", f->src_width,

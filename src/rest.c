@@ -48,7 +48,8 @@ static int status_for(const json_t *ack, int ok_status)
     static const struct {
         const char *code;
         int status;
-    } map[] = {{"unknown_stream", 404}, {"unknown_event", 404}, {"stream_exists", 409}, {"busy", 409},
+    } map[] = {{"unknown_stream", 404}, {"unknown_event", 404}, {"stream_exists", 409},
+               {"busy", 409},           {"wrong_shard", 409},
                {"payload_too_large", 413}};
     for (size_t i = 0; code && i < VG_ARRAY_LEN(map); i++)
         if (strcmp(code, map[i].code) == 0)
@@ -234,7 +235,7 @@ static void h_info(vg_http_req_t *r, void *arg)
     vg_http_reply_json(r, 200, json_pack("{s:s, s:s, s:s, s:f, s:s, s:s, s:i, s:i}",
                                          "instance_id", gw->cfg->instance_id, "version",
                                          VG_VERSION, "build", __DATE__ " " __TIME__,
-                                         "uptime_s", vg_now_wall() - gw->started_at,
+                                         "uptime_s", vg_now_mono() - gw->started_mono,
                                          "started_at", started, "status", gw->status,
                                          "streams", (int)vg_streams_count(gw->streams),
                                          "inference_threads", vg_infer_threads(gw->pool)));

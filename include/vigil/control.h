@@ -41,6 +41,8 @@ typedef struct {
     void (*on_changed)(void *arg, const char *stream_id, bool removed);
     /* ack_event: 0, or VG_ENOTFOUND when no open event has that id */
     int (*ack_event)(void *arg, const char *event_id, const char *by);
+    /* whether this instance's shard runs the stream (add_stream); NULL: every stream */
+    bool (*owns)(void *arg, const char *stream_id);
     void *arg;
 } vg_control_opts_t;
 

@@ -1,7 +1,8 @@
-/* detector.h — everything vigil does with OpenCV, behind plain C: object detection
- * (Darknet or ONNX YOLO models through cv::dnn, or OpenCV's HOG people detector),
- * frame-differencing motion, dense optical flow, snapshot JPEGs and an image loader.
- * Implemented in src/detector.cpp, the project's only C++ file: no OpenCV type crosses
+/* detector.h — what vigil does with OpenCV (pose estimation aside: pose.h), behind plain
+ * C: object detection (Darknet or ONNX YOLO models through cv::dnn, or OpenCV's HOG people
+ * detector), frame-differencing motion, dense optical flow, snapshot JPEGs and an image
+ * loader. Implemented in src/detector.cpp (helpers shared with pose.cpp in
+ * src/cv_internal.hpp): no OpenCV type crosses
  * this header and no C++ exception escapes it (OpenCV failures become VG_E* codes).
  *
  * Threads: a vg_detector_t, vg_motion_t or vg_flow_t is used by one thread at a time

@@ -31,7 +31,8 @@ typedef struct {
 
 typedef struct {
     uint64_t seq;              /* per stream, monotonic from 1, across reconnects */
-    double captured_at;        /* wall clock (epoch s) when its packet was read */
+    double captured_at;        /* wall clock (epoch s) when its packet was read: a timestamp */
+    double captured_mono;      /* the same instant on the monotonic clock: for durations */
     double pts_s;              /* stream time in seconds; NAN when the stream had none */
     int src_width, src_height; /* decoded picture size */
     bool repeat;               /* the previous picture again: the capture saw the view still

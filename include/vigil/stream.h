@@ -66,6 +66,9 @@ void vg_streams_post_result(vg_streams_t *ss, vg_infer_result_t *r);
 void vg_stream_restart(vg_stream_t *s);
 
 const char *vg_stream_id(const vg_stream_t *s);
+/* Which incarnation of its id this stream is: each add (also a re-add of a removed id, or
+ * a URL change through vg_stream_apply) takes a new, higher one; restarts and live
+ * changes keep it. Messages from an older generation are dropped. */
 uint64_t vg_stream_gen(const vg_stream_t *s);
 /* Bumped by every configuration change (vg_stream_apply): work computed from a copy of
  * the configuration checks it is still current before applying. */

@@ -113,6 +113,7 @@ static vg_frame_t *make_frame(uint64_t seq)
     f->src_height = 720;
     f->seq = seq;
     f->captured_at = vg_now_wall();
+    f->captured_mono = vg_now_mono();
     return f;
 }
 

@@ -3,6 +3,7 @@
 # /metrics through promtool, JSON 404/405, SIGHUP reload (broken file keeps the old
 # configuration), SIGTERM exits 0 promptly.
 . "$(dirname "$0")/lib.sh"
+require promtool command -v promtool
 
 VIGILD=$BUILD/vigild
 

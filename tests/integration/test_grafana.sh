@@ -8,6 +8,8 @@
 # the daemon exports; the rules evaluate without errors and the dead camera's
 # VigilStreamDown is pending. Grafana itself is not packaged for Debian, so it is not run.
 . "$(dirname "$0")/lib.sh"
+require "prometheus (Debian prometheus)" command -v prometheus
+require promtool command -v promtool
 
 DASH=$SRC/grafana/dashboards/vigil.json
 RULES=$SRC/deploy/prometheus/alerts.yml

@@ -6,6 +6,7 @@
 # resubscription, the unacknowledged messages re-sent and the outbox flushed in order
 # without gaps; a message over 64 KiB passed through whole; metrics; the last will on kill -9; a graceful stop with a final message.
 . "$(dirname "$0")/lib.sh"
+require promtool command -v promtool
 
 DRIVER=$BUILD/tests/vigil-mqtt-driver
 [ -x "$DRIVER" ] || fail "driver not built: $DRIVER"

@@ -4,6 +4,7 @@
 # example configuration (checks, and the installed daemon serves the installed web page
 # with it); a second install keeps an edited configuration; --prefix relocates it all.
 . "$(dirname "$0")/lib.sh"
+require "systemd-analyze (Debian systemd)" command -v systemd-analyze
 
 cache() { sed -n "s/^$1:[A-Z]*=//p" "$BUILD/CMakeCache.txt"; }
 PREFIX=$(cache CMAKE_INSTALL_PREFIX)

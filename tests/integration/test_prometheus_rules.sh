@@ -2,6 +2,8 @@
 # deploy/prometheus: both scrape configurations and the alert rules pass promtool's
 # checks, and the rules' unit tests (alerts_test.yml, one case per alert) pass.
 . "$(dirname "$0")/lib.sh"
+require promtool command -v promtool
+require "python3 yaml (Debian python3-yaml)" $PY -c "import yaml"
 
 P=$SRC/deploy/prometheus
 for cfg in prometheus.yml prometheus-compose.yml; do

@@ -4,6 +4,7 @@
 # width, boxes, privacy masks black), secrets redacted, and abuse (concurrency,
 # slowloris, oversized and invalid bodies, path traversal).
 . "$(dirname "$0")/lib.sh"
+require "python3 cv2 (Debian python3-opencv)" $PY -c "import cv2"
 
 PERSON=$(clip person-640 person.jpg 640x360 15 1)
 EAGLE=$(clip eagle-640 eagle.jpg 640x360 15 1)

@@ -3,7 +3,10 @@
 # 12 streams and shard.count 3, each taking shard.index (and instance_id) from the
 # environment like a pod does from its ordinal, run every stream exactly once between
 # them. Going to 4 shards moves only the streams the new shard takes (rendezvous
-# hashing): a minority, and none between the old shards.
+# hashing): a minority, and none between the old shards. Streams added at run time obey
+# the shard too: add_stream (REST and MQTT) rejects another shard's stream
+# (wrong_shard, field stream_id) and `enabled: false` (field enabled), and runs only
+# what it accepted.
 . "$(dirname "$0")/lib.sh"
 
 N=12
@@ -64,3 +67,54 @@ echo "# 3 -> 4 shards: $moved of $N streams moved (ideal: $((N / 4))), all to th
 [ "$moved" -ge 1 ] && [ $((moved * 2)) -lt $N ] || fail "$moved of $N streams moved: not a minority"
 [ "$between_old" = 0 ] || fail "$between_old streams moved between old shards"
 pass "3 shards cover $N streams exactly once; 3 -> 4 moves $moved"
+
+# ---- add_stream at run time: shard 0 of 3, no streams in its file, commands over REST and MQTT
+start_broker
+HTTP_PORT=$(free_port)
+cat >"$T/add.yaml" <<YAML
+instance_id: vigil-0
+mqtt: {host: 127.0.0.1, port: $MQTT_PORT, qos: 1}
+http: {listen: 127.0.0.1:$HTTP_PORT}
+inference: {threads: 1}
+capture: {reconnect_initial_s: 5, reconnect_max_s: 30}
+shard: {index: 0, count: 3}
+YAML
+bg sub stdbuf -oL mosquitto_sub -h 127.0.0.1 -p "$MQTT_PORT" -q 1 -v -t "care/control/vigil-0/ack"
+sleep 0.3
+start_vigild "$T/add.yaml" vigild-add
+mine=$(awk '$2 == 0 { print $1 }' "$T/owners-3")
+theirs=$(awk '$2 != 0 { print $1 }' "$T/owners-3")
+# final_ack ID: the final MQTT ack of a command
+final_ack() {
+    wait_for 15 sh -c "cut -d' ' -f2- $T/sub.log | jq -s -e 'any(.command_id == \"$1\" and .status != \"received\")'" ||
+        fail "no final ack for $1"
+    cut -d' ' -f2- "$T/sub.log" | jq -c "select(.command_id == \"$1\" and .status != \"received\")" | tail -1
+}
+body() { echo "{\"stream_id\":\"$1\",\"url\":\"rtsp://127.0.0.1:1/x\",\"fps\":0.1$2}"; }
+n=0
+for id in $mine $theirs; do
+    n=$((n + 1))
+    if grep -qx "$id" <<<"$mine"; then want=completed code=null field=null; else want=rejected code='"wrong_shard"' field='"stream_id"'; fi
+    if [ $((n % 2)) = 0 ]; then # over REST
+        if [ "$want" = completed ]; then status=201; else status=409; fi
+        expect_code "$status" POST /api/v1/streams -H 'Content-Type: application/json' -d "$(body "$id" "")"
+        [ "$want" = completed ] || jq_body ".error.code == $code and .error.field == $field"
+    else # over MQTT
+        mosquitto_pub -h 127.0.0.1 -p "$MQTT_PORT" -q 1 -t care/control/vigil-0 \
+            -m "{\"command\":\"add_stream\",\"command_id\":\"add-$id\",\"params\":$(body "$id" "")}"
+        final_ack "add-$id" | jq -e ".status == \"$want\" and .error.code? == $code and .error.field? == $field" >/dev/null ||
+            fail "add_stream $id over MQTT: $(final_ack "add-$id"), want $want $code"
+    fi
+done
+# enabled: false is not a stream to run, over either door
+first=$(head -n1 <<<"$mine")
+curl -sf -X DELETE "$URL/api/v1/streams/$first" >/dev/null || fail "remove $first"
+expect_code 400 POST /api/v1/streams -H 'Content-Type: application/json' -d "$(body "$first" ',"enabled":false')"
+jq_body '.error.code == "invalid_param" and .error.field == "enabled"'
+mosquitto_pub -h 127.0.0.1 -p "$MQTT_PORT" -q 1 -t care/control/vigil-0 \
+    -m "{\"command\":\"add_stream\",\"command_id\":\"off-1\",\"params\":$(body "$first" ',"enabled":false')}"
+final_ack off-1 | jq -e '.status == "rejected" and .error.code == "invalid_param" and .error.field == "enabled"' >/dev/null ||
+    fail "enabled false over MQTT: $(final_ack off-1)"
+running=$(curl -sf "$URL/api/v1/streams" | jq -r '.streams[].stream_id' | sort)
+[ "$running" = "$(grep -vx "$first" <<<"$mine" | sort)" ] || fail "running streams: $running; want shard 0's minus $first"
+pass "add_stream: $(wc -w <<<"$mine") of shard 0's streams accepted, $(wc -w <<<"$theirs") of other shards' rejected (wrong_shard), enabled false rejected; REST and MQTT"

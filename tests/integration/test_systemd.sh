@@ -5,6 +5,7 @@
 # WATCHDOG_USEC/2 from the loop, RELOADING=1 then READY=1 on SIGHUP, STOPPING=1 on
 # SIGTERM; no watchdog pings when WATCHDOG_PID names another process.
 . "$(dirname "$0")/lib.sh"
+require "systemd-analyze (Debian systemd)" command -v systemd-analyze
 
 UNIT=$SRC/deploy/systemd/vigild.service
 mkdir -p "$T/unit"

@@ -10,13 +10,13 @@
 
 VIGILD=$BUILD/vigild
 CHROMIUM=/usr/bin/chromium
-[ -x "$CHROMIUM" ] || fail "$CHROMIUM is missing: run scripts/install-deps.sh (Debian package chromium)"
-command -v node >/dev/null || fail "node is missing: the web test needs Node.js 18 or newer"
+require "$CHROMIUM (Debian chromium)" test -x "$CHROMIUM"
+require "node, Node.js 18 or newer (Debian nodejs)" command -v node
 
 # playwright-core lives in a cache outside the repository; installed once.
 PW_DIR=${VIGIL_WEB_TEST_CACHE:-${XDG_CACHE_HOME:-${HOME:-/root}/.cache}/vigil-web-test}
 if [ ! -f "$PW_DIR/node_modules/playwright-core/package.json" ]; then
-    command -v npm >/dev/null || fail "npm is missing: cannot install playwright-core"
+    require "npm, to install playwright-core (Debian npm)" command -v npm
     mkdir -p "$PW_DIR"
     if ! npm install --prefix "$PW_DIR" --no-audit --no-fund --loglevel=error \
         playwright-core@1 >"$T/npm.log" 2>&1; then

@@ -211,6 +211,7 @@ static int consume(fixture_t *fx, double seconds, const vg_capture_view_t *views
         assert_true(f->seq > last_seq);
         last_seq = f->seq;
         assert_true(fabs(f->captured_at - vg_now_wall()) < 2.0);
+        assert_true(fabs(f->captured_mono - vg_now_mono()) < 2.0);
         assert_false(isnan(f->pts_s));
         assert_int_equal(f->n_views, n_views);
         for (int i = 0; i < n_views; i++) {

@@ -16,6 +16,8 @@
 #include "vigil/common.h"
 #include "vigil/detector.h"
 
+#include "require.h"
+
 #define MAX_DET 64
 
 static char tmpdir[256];
@@ -288,6 +290,8 @@ static void test_load_errors(void **state)
 
 /* ---- ONNX decoding ---- */
 
+#define ONNX_TOOLS "/usr/bin/python3 importing onnx and numpy (Debian python3-onnx python3-numpy)"
+
 static bool have_onnx_models(void)
 {
     static int made = -1;
@@ -302,9 +306,6 @@ static bool have_onnx_models(void)
             made = 1;
         }
     }
-    if (!made)
-        print_message(
-            "      SKIPPED: /usr/bin/python3 cannot import onnx (install python3-onnx)\n");
     return made == 1;
 }
 
@@ -339,7 +340,7 @@ static void expect_box(const vg_detection_t *d, int cls, const char *label, floa
 static void test_onnx_yolov5(void **state)
 {
     (void)state;
-    if (!have_onnx_models()) skip();
+    VG_TEST_REQUIRE(have_onnx_models(), ONNX_TOOLS);
     vg_detector_t *d = open_onnx("yolov5-test.onnx", "patient\ncart\n");
     assert_int_equal(vg_detector_num_classes(d), 2);
     assert_int_equal(vg_detector_input_size(d), 64);
@@ -365,7 +366,7 @@ static void test_onnx_yolov5(void **state)
 static void test_onnx_yolov8(void **state)
 {
     (void)state;
-    if (!have_onnx_models()) skip();
+    VG_TEST_REQUIRE(have_onnx_models(), ONNX_TOOLS);
     vg_detector_t *d = open_onnx("yolov8-test.onnx", NULL);
     assert_int_equal(vg_detector_num_classes(d), 2);
     assert_string_equal(vg_detector_label(d, 1), "class1");

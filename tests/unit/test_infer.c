@@ -1,5 +1,5 @@
 /* Unit tests for the executor pool: fairness under overload (equal and weighted fps),
- * results carry the stream's fields, a detached stream stops being served; an executor
+ * results carry the stream's fields and a monotonic latency, a detached stream stops being served; an executor
  * serves more models than its cache holds (LRU eviction, no abort) and a model that
  * fails to load is not read again on every frame (back-off). Real detector
  * (yolo-fastest body model); run under ThreadSanitizer in CI. */
@@ -24,7 +24,7 @@
 #define N_STREAMS 8
 
 static atomic_int results[N_STREAMS];
-static atomic_int bad_fields;
+static atomic_int bad_fields, bad_latency;
 static double run_seconds;
 
 typedef struct {
@@ -42,6 +42,9 @@ static void on_result(void *arg, vg_infer_result_t *r)
     if (!msg || strcmp(json_string_value(json_object_get(msg, "stream_id")), r->stream_id) != 0 ||
         !json_is_integer(json_object_get(msg, "person_count")))
         atomic_fetch_add(&bad_fields, 1);
+    double latency_ms = json_number_value(json_object_get(msg, "latency_ms"));
+    if (!msg || latency_ms < 0 || latency_ms > 60000)
+        atomic_fetch_add(&bad_latency, 1);
     atomic_fetch_add(&results[idx], 1);
     vg_infer_result_free(r);
 }
@@ -58,7 +61,10 @@ static void *producer(void *arg)
         v->w = v->h = 320;
         f->src_width = f->src_height = 320;
         f->seq = ++seq;
-        f->captured_at = vg_now_wall();
+        /* the wall clock stepped an hour forward since capture (NTP): latency is a
+         * duration and must come from the monotonic clock */
+        f->captured_at = vg_now_wall() - 3600;
+        f->captured_mono = vg_now_mono();
         vg_mailbox_post(p->mb, f);
         usleep((useconds_t)(1e6 / p->fps));
     }
@@ -147,6 +153,7 @@ static void run(const double *fps, int want)
         vg_mailbox_free(prod[i].mb);
     vg_config_free(cfg);
     assert_int_equal(atomic_load(&bad_fields), 0);
+    assert_int_equal(atomic_load(&bad_latency), 0);
 }
 
 static void test_fair_equal(void **state)

@@ -21,6 +21,8 @@
 #include "vigil/common.h"
 #include "vigil/metrics.h"
 
+#include "require.h"
+
 static int reset(void **state)
 {
     (void)state;
@@ -580,8 +582,8 @@ static void test_process_metrics(void **state)
 static void test_promtool_accepts(void **state)
 {
     (void)state;
-    if (system("command -v promtool >/dev/null 2>&1") != 0)
-        skip();
+    VG_TEST_REQUIRE(system("command -v promtool >/dev/null 2>&1") == 0,
+                    "promtool (Debian prometheus)");
     vg_metrics_register_process();
     vg_metric_t *frames = vg_metric_counter("vigil_frames_total", "Frames decoded.", "stream_id");
     vg_metric_t *lat = vg_metric_histogram("vigil_inference_seconds", "Inference latency.",
