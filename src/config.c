@@ -90,6 +90,7 @@ static const field_t stream_fields[] = {
     {.name = "room_id", .kind = K_STR, .off = OFF(vg_stream_cfg_t, room_id), .def = NULL, .flags = F_ID},
     {.name = "zones", .kind = K_JSON, .off = OFF(vg_stream_cfg_t, zones), .parse = vg_cfg_parse_zones},
     {.name = "events", .kind = K_JSON, .off = OFF(vg_stream_cfg_t, events), .parse = vg_cfg_parse_events},
+    {.name = "on_event", .kind = K_JSON, .off = OFF(vg_stream_cfg_t, on_event), .parse = vg_cfg_parse_on_event},
 };
 static const schema_t stream_schema = {.what = "stream", .fields = stream_fields, .n_fields = VG_ARRAY_LEN(stream_fields), .size = sizeof(vg_stream_cfg_t),
                                        .has_mark = true,

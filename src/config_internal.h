@@ -89,6 +89,8 @@ vg_mark_t vg_cfg_node_mark(const yaml_node_t *n);
 void vg_cfg_walk_json(ctx_t *c, const field_t *f, void *base, yaml_node_t *v, const char *key);
 int vg_cfg_parse_zones(const json_t *v, const char *key, void **dst, vg_jerr_t *err);
 int vg_cfg_parse_events(const json_t *v, const char *key, void **dst, vg_jerr_t *err);
+int vg_cfg_parse_on_event(const json_t *v, const char *key, void **dst, vg_jerr_t *err);
+json_t *vg_cfg_on_event_to_json(const vg_escalation_t *on_event);
 /* Cross-key validation and resolution; reports through c. */
 void vg_cfg_check(ctx_t *c, vg_config_t *cfg);
 void vg_cfg_check_stream(ctx_t *c, const vg_config_t *cfg, vg_stream_cfg_t *s, const char *key);

@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <math.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
 
 vg_mark_t vg_cfg_node_mark(const yaml_node_t *n)
@@ -127,4 +128,90 @@ void vg_cfg_walk_json(ctx_t *c, const field_t *f, void *base, yaml_node_t *v, co
                       *err.field ? err.field : key, msg);
     }
     json_decref(j);
+}
+
+/* ---- on_event: escalation per event type ----------------------------------------------- */
+
+static int parse_escalation(const json_t *v, const char *key, vg_escalation_t *out, vg_jerr_t *err)
+{
+    char f[160];
+    if (!json_is_object(v)) {
+        vg_jerr_set(err, key, "expected an object {fps, model_id, hold_s}");
+        return VG_EINVAL;
+    }
+    const char *k;
+    json_t *x;
+    json_object_foreach((json_t *)v, k, x)
+    {
+        snprintf(f, sizeof(f), "%.100s.%.40s", key, k);
+        double d = json_number_value(x);
+        if (strcmp(k, "fps") == 0 && json_is_number(x) && d >= 0.01 && d <= 30) {
+            out->fps = d;
+        } else if (strcmp(k, "hold_s") == 0 && json_is_number(x) && d >= 1 && d <= 86400) {
+            out->hold_s = d;
+        } else if (strcmp(k, "model_id") == 0 && vg_config_valid_id(json_string_value(x))) {
+            snprintf(out->model_id, sizeof(out->model_id), "%s", json_string_value(x));
+        } else {
+            bool known = !strcmp(k, "fps") || !strcmp(k, "hold_s") || !strcmp(k, "model_id");
+            vg_jerr_set(err, f, known ? "expected %s" : "unknown key (expected fps, model_id, hold_s)%s",
+                        !strcmp(k, "fps")      ? "a number from 0.01 to 30"
+                        : !strcmp(k, "hold_s") ? "a number from 1 to 86400"
+                        : known                ? "a model id"
+                                               : "");
+            return VG_EINVAL;
+        }
+    }
+    if (out->fps == 0 && !out->model_id[0]) {
+        vg_jerr_set(err, key, "give fps, model_id or both");
+        return VG_EINVAL;
+    }
+    out->set = true;
+    return VG_OK;
+}
+
+int vg_cfg_parse_on_event(const json_t *v, const char *key, void **dst, vg_jerr_t *err)
+{
+    vg_escalation_t esc[VG_EV_NTYPES];
+    memset(esc, 0, sizeof(esc));
+    if (v && !json_is_null(v) && !json_is_object(v)) {
+        vg_jerr_set(err, key, "expected an object {<event type>: {fps, model_id, hold_s}}");
+        return VG_EINVAL;
+    }
+    const char *k;
+    json_t *x;
+    bool any = false;
+    json_object_foreach((json_t *)v, k, x)
+    {
+        char f[160];
+        vg_event_type_t t;
+        snprintf(f, sizeof(f), "%.100s.%.40s", key, k);
+        if (vg_event_type_parse(k, &t) != 0) {
+            vg_jerr_set(err, f, "not an event type");
+            return VG_EINVAL;
+        }
+        esc[t].hold_s = 300;
+        if (parse_escalation(x, f, &esc[t], err) != 0)
+            return VG_EINVAL;
+        any = true;
+    }
+    free(*dst);
+    *dst = any ? memcpy(vg_xcalloc(VG_EV_NTYPES, sizeof(*esc)), esc, sizeof(esc)) : NULL;
+    return VG_OK;
+}
+
+json_t *vg_cfg_on_event_to_json(const vg_escalation_t *on_event)
+{
+    json_t *o = json_object();
+    for (int t = 0; on_event && t < VG_EV_NTYPES; t++) {
+        const vg_escalation_t *e = &on_event[t];
+        if (!e->set)
+            continue;
+        json_t *j = json_pack("{s:f}", "hold_s", e->hold_s);
+        if (e->fps > 0)
+            json_object_set_new(j, "fps", json_real(e->fps));
+        if (e->model_id[0])
+            json_object_set_new(j, "model_id", json_string(e->model_id));
+        json_object_set_new(o, vg_event_type_name((vg_event_type_t)t), j);
+    }
+    return o;
 }

@@ -63,6 +63,9 @@ vg_stream_cfg_t *vg_stream_cfg_dup(const vg_stream_cfg_t *s)
     d->room_id = vg_xstrdup(s->room_id);
     d->zones = s->zones ? memcpy(vg_xcalloc(1, sizeof(*s->zones)), s->zones, sizeof(*s->zones)) : NULL;
     d->events = s->events ? memcpy(vg_xcalloc(1, sizeof(*s->events)), s->events, sizeof(*s->events)) : NULL;
+    d->on_event = s->on_event ? memcpy(vg_xcalloc(VG_EV_NTYPES, sizeof(*s->on_event)),
+                                       s->on_event, VG_EV_NTYPES * sizeof(*s->on_event))
+                              : NULL;
     return d;
 }
 

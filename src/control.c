@@ -86,9 +86,9 @@ static json_t *make_ack(const cmd_ctx_t *x, const char *status, const char *code
     json_t *err = code ? json_pack("{s:s, s:s, s:s?}", "code", code, "message", message, "field",
                                    field)
                        : json_null();
-    return json_pack("{s:s?, s:s?, s:s?, s:s, s:o, s:s}", "command_id", x->command_id, "command",
-                     x->command_name, "stream_id", x->stream_id, "status", status, "error", err,
-                     "timestamp", ts);
+    return json_pack("{s:s?, s:s?, s:s?, s:s, s:o, s:s, s:s?}", "command_id", x->command_id,
+                     "command", x->command_name, "stream_id", x->stream_id, "status", status,
+                     "error", err, "timestamp", ts, "source", x->source);
 }
 
 static seen_t *seen_find(vg_control_t *c, const char *id)

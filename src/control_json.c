@@ -3,6 +3,7 @@
  * YAML file); errors become a field name and a message for acks. Loop thread. */
 #include "vigil/common.h"
 #include "vigil/control.h"
+#include "config_internal.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -65,6 +66,8 @@ json_t *vg_control_stream_to_json(const vg_stream_cfg_t *sc)
         json_object_set_new(j, "zones", vg_zones_to_json(sc->zones));
     if (sc->events)
         json_object_set_new(j, "events", vg_events_cfg_to_json(sc->events));
+    if (sc->on_event)
+        json_object_set_new(j, "on_event", vg_cfg_on_event_to_json(sc->on_event));
     if (sc->source_id)
         json_object_set_new(j, "source_id", json_string(sc->source_id));
     else

@@ -175,11 +175,9 @@ static void update_active(struct vg_gw_events *ge)
     for (size_t i = 0; i < open.n; i++) {
         const vg_event_t *e = &open.v[i];
         count[e->type][e->severity]++;
-        if (e->acked_at > 0 || e->severity == VG_SEV_INFO)
-            continue;
+        if (e->acked_at > 0 || e->severity == VG_SEV_INFO) continue;
         alarms[e->severity]++;
-        if (wall - e->started_at > oldest[e->severity])
-            oldest[e->severity] = wall - e->started_at;
+        if (wall - e->started_at > oldest[e->severity]) oldest[e->severity] = wall - e->started_at;
     }
     vg_event_list_free(&open);
     for (int s = VG_SEV_WARNING; s <= VG_SEV_CRITICAL; s++) {
@@ -214,20 +212,27 @@ static void emit_one(struct vg_gw_events *ge, const vg_event_t *e, double mono)
             e->stream_id, "room_id", e->room_id, "reason", e->reason ? e->reason : "");
 }
 
-/* Delivers what the engine appended to ge->out, then empties it. */
+/* Delivers what the engine appended to ge->out, then empties it. Escalations run last:
+ * their commands may change a stream, and so the engine again (re-entering here with a
+ * fresh ge->out), so this batch is taken out of it first. */
 static void emit(struct vg_gw_events *ge)
 {
-    if (!ge->out.n) return;
-    double mono = vg_now_mono();
-    for (size_t i = 0; i < ge->out.n; i++)
-        emit_one(ge, &ge->out.v[i], mono);
-    vg_event_list_clear(&ge->out);
-    json_t *alarms = vg_events_alarms_json(ge->ev, "", vg_now_wall());
-    char *text = json_dumps(alarms, JSON_COMPACT | JSON_REAL_PRECISION(7));
-    json_decref(alarms);
-    publish_alarms(ge->gw, text);
-    free(text);
-    update_active(ge);
+    while (ge->out.n) {
+        vg_event_list_t batch = ge->out;
+        memset(&ge->out, 0, sizeof(ge->out));
+        double mono = vg_now_mono();
+        for (size_t i = 0; i < batch.n; i++)
+            emit_one(ge, &batch.v[i], mono);
+        json_t *alarms = vg_events_alarms_json(ge->ev, "", vg_now_wall());
+        char *text = json_dumps(alarms, JSON_COMPACT | JSON_REAL_PRECISION(7));
+        json_decref(alarms);
+        publish_alarms(ge->gw, text);
+        free(text);
+        update_active(ge);
+        for (size_t i = 0; i < batch.n; i++)
+            if (batch.v[i].phase == VG_PHASE_START) vg_gw_escalate(ge->gw, &batch.v[i]);
+        vg_event_list_free(&batch);
+    }
 }
 
 /* ---- the loop's side
@@ -338,12 +343,12 @@ int vg_gw_events_start(vg_gateway_t *gw)
     ge->m_total = vg_metric_counter("vigil_events_total", "Care events started, by stream and type",
                                     "stream_id,type");
     ge->m_active = vg_metric_gauge("vigil_events_active", "Care events open now", "type,severity");
-    ge->m_alarms = vg_metric_gauge("vigil_alarms_active",
-                                   "Open, unacknowledged care events (the retained alarms)",
-                                   "severity");
-    ge->m_oldest = vg_metric_gauge("vigil_alarm_oldest_seconds",
-                                   "Age of the oldest unacknowledged open care event; 0: none",
-                                   "severity");
+    ge->m_alarms =
+        vg_metric_gauge("vigil_alarms_active",
+                        "Open, unacknowledged care events (the retained alarms)", "severity");
+    ge->m_oldest =
+        vg_metric_gauge("vigil_alarm_oldest_seconds",
+                        "Age of the oldest unacknowledged open care event; 0: none", "severity");
     ge->delay = vg_metric_series(
         vg_metric_histogram("vigil_event_delay_seconds",
                             "From the first sample showing an event's condition to its start", "",
@@ -383,6 +388,7 @@ void vg_gw_events_free(vg_gateway_t *gw)
     struct vg_gw_events *ge = gw->events;
     if (!ge) return;
     vg_gw_events_stop(gw);
+    vg_gw_escalate_free(gw);
     vg_journal_close(ge->journal); /* after the jobs stopped: no journal job is left */
     vg_events_free(ge->ev);
     vg_event_list_free(&ge->out);

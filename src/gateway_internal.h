@@ -33,6 +33,7 @@ struct vg_gateway {
     struct vg_rest *rest;
     struct vg_capacity *capacity; /* rest_capacity.c */
     struct vg_gw_events *events;  /* gateway_events.c */
+    struct vg_gw_hold *holds;     /* gateway_escalate.c: escalations in force */
     struct event *sig_int, *sig_term, *sig_hup, *drain_timer, *telemetry_timer, *watchdog_timer;
     void (*mqtt_drained)(void *arg);
     void *mqtt_drained_arg;
@@ -67,6 +68,12 @@ void vg_gw_publish_inference(vg_gateway_t *gw, const char *stream_id, const char
 /* Retained stream status; s NULL and removed_id set clears the retained message. */
 void vg_gw_publish_stream_status(vg_gateway_t *gw, vg_stream_t *s, const char *removed_id);
 void vg_gw_publish_status(vg_gateway_t *gw);
+/* A command's acknowledgement on {p}/control/{instance_id}/ack (a vg_ack_fn; arg: gw). */
+void vg_gw_on_ack(void *arg, const json_t *ack, bool final);
+
+/* gateway_escalate.c: on_event escalation through the command path (source "event") */
+void vg_gw_escalate(vg_gateway_t *gw, const vg_event_t *e); /* an event started */
+void vg_gw_escalate_free(vg_gateway_t *gw);
 
 /* gateway_reload.c: SIGHUP */
 void vg_gw_reload(vg_gateway_t *gw);

@@ -105,7 +105,7 @@ void vg_gw_publish_inference(vg_gateway_t *gw, const char *stream_id, const char
 
 /* ---- control ----------------------------------------------------------------------------------- */
 
-static void on_ack(void *arg, const json_t *ack, bool final)
+void vg_gw_on_ack(void *arg, const json_t *ack, bool final)
 {
     (void)final;
     vg_gateway_t *gw = arg;
@@ -137,7 +137,7 @@ static void on_message(void *arg, const char *topic, const void *payload, size_t
     }
     free(base);
     vg_origin_t o = {.source = "mqtt", .who = topic, .stream_id = stream_id};
-    vg_control_submit(gw->control, payload, len, &o, on_ack, gw);
+    vg_control_submit(gw->control, payload, len, &o, vg_gw_on_ack, gw);
 }
 
 static void on_connect(void *arg)

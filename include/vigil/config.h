@@ -65,6 +65,16 @@ typedef struct {
     vg_mark_t mark, model_mark;
 } vg_worker_cfg_t;
 
+/* Escalation on a care event of one type (`on_event: {fall: {fps, model_id, hold_s}}`):
+ * the stream that raised it runs at fps and/or with model_id for hold_s, then the values
+ * it had come back. Both go through the command path (source "event"). */
+typedef struct {
+    bool set;
+    double fps;         /* 0: unchanged */
+    char model_id[65];  /* "": unchanged */
+    double hold_s;
+} vg_escalation_t;
+
 typedef struct {
     char *stream_id;
     char *url;       /* resolved from rtsp_url | url | source_id + stream_url_template */
@@ -79,6 +89,7 @@ typedef struct {
     char *room_id;           /* care events: NULL or "" means the stream id */
     vg_zones_t *zones;       /* care events: NULL when the stream has none */
     vg_events_cfg_t *events; /* care events: NULL means the defaults */
+    vg_escalation_t *on_event; /* NULL, or VG_EV_NTYPES entries by vg_event_type_t */
     vg_mark_t mark;
     /* raw keys, kept for validation only */
     char *rtsp_url_raw, *url_raw;

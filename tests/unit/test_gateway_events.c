@@ -21,9 +21,12 @@
 #include "vigil/common.h"
 #include "vigil/metrics.h"
 
+#include <event2/event.h>
+
 #define DT 0.5
 
 static char dir[64], yaml[2048];
+static const char *stream_extra = ""; /* more keys of the stream cam1 */
 
 static int free_port(void)
 {
@@ -49,8 +52,8 @@ static int setup(void **state)
              "events_file: %s/events.jsonl\n"
              "streams:\n"
              "  - {stream_id: cam1, url: %s/missing.mp4, fps: 2, room_id: r1,\n"
-             "     workers: [{type: motion_detector}]}\n",
-             free_port(), dir, dir);
+             "     workers: [{type: motion_detector}]%s}\n",
+             free_port(), dir, dir, stream_extra);
     return 0;
 }
 
@@ -174,12 +177,61 @@ static void test_sync_follows_the_stream(void **state)
     vg_gateway_free(gw);
 }
 
+/* on_event: a fall raises the stream's fps through the command path at once, and the
+ * fps it had comes back after hold_s; a raise that is rejected changes nothing and
+ * restores nothing. */
+static double cam1_fps(vg_gateway_t *gw)
+{
+    return vg_stream_cfg(vg_streams_find(gw->streams, "cam1"))->fps;
+}
+
+static void run_loop(vg_gateway_t *gw, double s)
+{
+    struct timeval tv = {(time_t)s, (suseconds_t)((s - (time_t)s) * 1e6)};
+    event_base_loopexit(gw->base, &tv);
+    event_base_dispatch(gw->base);
+}
+
+static void test_escalation(void **state)
+{
+    (void)state;
+    stream_extra = ", on_event: {fall: {fps: 5, hold_s: 1}}";
+    setup(NULL);
+    stream_extra = "";
+    vg_gateway_t *gw = gateway();
+    assert_true(cam1_fps(gw) == 2);
+    double t0 = vg_now_mono() - 30;
+    feed(gw, t0, 0, 5, VG_POSTURE_UPRIGHT);
+    feed(gw, t0, 5, 12, VG_POSTURE_LYING);
+    assert_true(cam1_fps(gw) == 5);
+    run_loop(gw, 1.6);
+    assert_true(cam1_fps(gw) == 2);
+    vg_gateway_free(gw);
+}
+
+static void test_escalation_rejected(void **state)
+{
+    (void)state;
+    stream_extra = ", on_event: {fall: {fps: 5, model_id: nope, hold_s: 1}}";
+    setup(NULL);
+    stream_extra = "";
+    vg_gateway_t *gw = gateway();
+    double t0 = vg_now_mono() - 30;
+    feed(gw, t0, 0, 5, VG_POSTURE_UPRIGHT);
+    feed(gw, t0, 5, 12, VG_POSTURE_LYING);
+    assert_true(cam1_fps(gw) == 2); /* all or nothing: the unknown model refused the fps too */
+    assert_null(gw->holds);         /* nothing to restore */
+    vg_gateway_free(gw);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_fall_to_history_metrics_journal_restore, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_sync_follows_the_stream, setup, teardown),
+        cmocka_unit_test_teardown(test_escalation, teardown),
+        cmocka_unit_test_teardown(test_escalation_rejected, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
