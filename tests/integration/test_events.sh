@@ -184,3 +184,14 @@ wait_for 10 grep -q "\"event_id\":\"$FALL\".*\"reason\":\"restored\"" "$T/events
 mosquitto_sub $P -t care/alarms/ev1 -C 1 -W 3 | jq -e '.alarms == []' >/dev/null ||
     fail "acked events back in the alarms after the restart"
 pass "restart: zones persisted, open events restored with their acks"
+
+# ---- SIGHUP: a stream's zones apply live; the journal's keys need a restart ----
+write_cfg "[{zone_id: floor, kind: floor, points: [[0, 0.5], [1, 0.5], [1, 1]]}]"
+echo "events_file_max_mb: 8" >>"$T/vigil.yaml"
+kill -HUP "$VPID"
+wait_for 5 grep -q '"event":"config_reloaded"' "$T/vigild2.log" || fail "no reload"
+expect_code 200 GET /api/v1/streams/cam1
+jq_body '[.zones[].zone_id] == ["floor"]'
+grep '"event":"config_needs_restart"' "$T/vigild2.log" | jq -e '.keys | index("events_file_max_mb") != null' >/dev/null ||
+    fail "events_file_max_mb not reported as restart-only"
+pass "SIGHUP: zones applied live, events_file_max_mb needs a restart"
