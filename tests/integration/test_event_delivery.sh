@@ -169,3 +169,5 @@ pass "a box of nothing but events drops its oldest event: counted by class and r
 
 kill -TERM "$DRV"
 wait_for 5 grep -q '"event":"stopped","clean":true' "$T/driver.log" || fail "driver did not stop cleanly"
+wait "$DRV" || fail "driver exited with $?"
+pass "graceful stop: nothing pending, exit 0"
