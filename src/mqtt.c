@@ -836,7 +836,8 @@ int vg_mqtt_publish(vg_mqtt_t *m, const char *topic, const void *payload, size_t
         count_drop(DROP_OFFLINE_QOS0, (vg_outbox_class_t)cls, 1);
         return VG_OK;
     }
-    vg_outbox_msg_t *msg = vg_outbox_msg_new(topic, payload, len, qos, retain, (vg_outbox_class_t)cls);
+    vg_outbox_msg_t *msg =
+        vg_outbox_msg_new(topic, payload, len, qos, retain, (vg_outbox_class_t)cls);
     if (qos == 0 || (m->state == ST_READY && vg_outbox_len(m->outbox) == 0 &&
                      n_inflight(m) < VG_MQTT_INFLIGHT_MAX)) {
         send_msg(m, msg);

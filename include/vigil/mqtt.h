@@ -56,7 +56,7 @@ typedef struct vg_mqtt vg_mqtt_t;
 /* Ranked as the outbox classes (outbox.h): higher goes first and is dropped last. */
 typedef enum {
     VG_MQTT_INFERENCE = 0, /* droppable: the oldest goes first when the outbox is full */
-    VG_MQTT_CONTROL,       /* acks, status: dropped only when nothing but these and events is queued */
+    VG_MQTT_CONTROL,       /* acks, status: dropped only when only these and events are queued */
     VG_MQTT_EVENT,         /* care events, alarms: dropped only by newer events */
 } vg_mqtt_class_t;
 
