@@ -244,6 +244,7 @@ int vg_gw_mqtt_start(vg_gateway_t *gw)
     free(will);
     if (rc != 0)
         return rc;
+    vg_mqtt_set_instance(gw->mqtt, cfg->mqtt.topic_prefix, cfg->instance_id); /* care events */
     char *sub = vg_xasprintf("%s/control/%s", cfg->mqtt.topic_prefix, cfg->instance_id);
     vg_mqtt_subscribe(gw->mqtt, sub, 1);
     free(sub);

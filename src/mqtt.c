@@ -38,11 +38,19 @@
 
 typedef enum { ST_IDLE = 0, ST_RESOLVING, ST_CONNECTING, ST_CONNACKED, ST_READY } conn_state_t;
 
-enum { DROP_OVERFLOW, DROP_CONTROL_OVERFLOW, DROP_OFFLINE_QOS0, DROP_SUPERSEDED, DROP_REJECTED,
-       DROP_SHUTDOWN, DROP_N };
-static const char *const drop_names[DROP_N] = {"overflow", "control_overflow", "offline_qos0",
-                                                "superseded", "rejected", "shutdown"};
-static const char *const class_names[2] = {"inference", "control"};
+enum { DROP_OVERFLOW, DROP_CONTROL_OVERFLOW, DROP_EVENT_OVERFLOW, DROP_OFFLINE_QOS0,
+       DROP_SUPERSEDED, DROP_REJECTED, DROP_SHUTDOWN, DROP_N };
+static const char *const drop_names[DROP_N] = {"overflow",     "control_overflow", "event_overflow",
+                                                "offline_qos0", "superseded",       "rejected",
+                                                "shutdown"};
+/* an overflow drop's reason, by the class that lost the message */
+static const int overflow_reason[VG_OUTBOX_NCLASS] = {DROP_OVERFLOW, DROP_CONTROL_OVERFLOW,
+                                                      DROP_EVENT_OVERFLOW};
+static const char *const class_names[VG_OUTBOX_NCLASS] = {"inference", "control", "event"};
+_Static_assert((int)VG_MQTT_INFERENCE == (int)VG_OUTBOX_INFERENCE &&
+                   (int)VG_MQTT_CONTROL == (int)VG_OUTBOX_CONTROL &&
+                   (int)VG_MQTT_EVENT == (int)VG_OUTBOX_EVENT,
+               "mqtt classes are outbox classes");
 
 typedef struct sub {
     char *pattern;
@@ -71,16 +79,15 @@ struct vg_mqtt {
     double attempt_started, connected_at;
     unsigned attempt;    /* reconnects scheduled in a row without a stable connection */
     unsigned addr_index; /* which resolved address to try; moves on after a failure */
-    vg_outbox_t *outbox;
-    int inflight[VG_MQTT_INFLIGHT_MAX]; /* mids of QoS>0 messages awaiting their ack */
-    size_t n_inflight;
+    vg_outbox_t *outbox; /* queued messages, and QoS>0 ones awaiting their ack */
+    vg_mqtt_care_t care; /* event topics, the alarms kept for every reconnect */
     sub_t *subs;
     uint64_t rng;
 };
 
 static struct {
-    vg_series_t *connected, *reconnects, *received, *outbox, *inflight;
-    vg_series_t *published[2], *dropped[DROP_N];
+    vg_series_t *connected, *reconnects, *received, *outbox, *inflight, *events_pending;
+    vg_series_t *published[VG_OUTBOX_NCLASS], *dropped[DROP_N], *class_dropped[VG_OUTBOX_NCLASS];
 } metrics;
 
 static pthread_once_t init_once = PTHREAD_ONCE_INIT;
@@ -102,8 +109,17 @@ static void init_process(void)
     vg_metric_t *pub = vg_metric_counter("vigil_mqtt_messages_published_total",
                                          "MQTT messages handed to the broker connection",
                                          "class");
-    for (int i = 0; i < 2; i++)
+    metrics.events_pending = vg_metric_series(vg_metric_gauge(
+        "vigil_mqtt_events_pending",
+        "Care events and alarms queued or sent and not yet acknowledged by the broker", NULL));
+    vg_metric_t *cdrop = vg_metric_counter(
+        "vigil_mqtt_outbox_dropped_by_class_total",
+        "MQTT messages that never reached the broker (overflow, offline QoS 0, refused, shutdown)",
+        "class");
+    for (int i = 0; i < VG_OUTBOX_NCLASS; i++) {
         metrics.published[i] = vg_metric_series(pub, class_names[i]);
+        metrics.class_dropped[i] = vg_metric_series(cdrop, class_names[i]);
+    }
     vg_metric_t *drop = vg_metric_counter("vigil_mqtt_outbox_dropped_total",
                                           "MQTT messages dropped before reaching the broker",
                                           "reason");
@@ -138,16 +154,47 @@ static const char *rc_text(int rc, int err)
     return mosquitto_strerror(rc);
 }
 
+static size_t n_inflight(const vg_mqtt_t *m)
+{
+    return vg_outbox_tracked_len(m->outbox);
+}
+
+static size_t events_pending(const vg_mqtt_t *m)
+{
+    return vg_outbox_class_len(m->outbox, VG_OUTBOX_EVENT) +
+           vg_outbox_tracked_class_len(m->outbox, VG_OUTBOX_EVENT);
+}
+
 static void update_gauges(const vg_mqtt_t *m)
 {
     vg_series_set(metrics.outbox, (double)vg_outbox_len(m->outbox));
-    vg_series_set(metrics.inflight, (double)m->n_inflight);
+    vg_series_set(metrics.inflight, (double)n_inflight(m));
+    vg_series_set(metrics.events_pending, (double)events_pending(m));
 }
 
-static void count_drop(vg_mqtt_t *m, int reason, size_t n)
+/* n messages of class cls lost for `reason` (superseded ones are not lost: a newer
+ * retained value replaced them). */
+static void count_drop(int reason, vg_outbox_class_t cls, size_t n)
 {
-    (void)m;
     vg_series_add(metrics.dropped[reason], (double)n);
+    if (reason != DROP_SUPERSEDED)
+        vg_series_add(metrics.class_dropped[cls], (double)n);
+}
+
+/* Frees every queued and tracked message, counting each as dropped for `reason`. */
+static size_t drop_all(vg_mqtt_t *m, int reason)
+{
+    size_t n = 0;
+    vg_outbox_msg_t *msg;
+    while ((msg = vg_outbox_pop(m->outbox)) || (msg = vg_outbox_untrack(m->outbox))) {
+        count_drop(reason, msg->cls, 1);
+        if (msg->cls == VG_OUTBOX_EVENT)
+            VG_ERROR(MOD, "event_dropped", "{s:s, s:s}", "topic", msg->topic, "reason",
+                     drop_names[reason]);
+        vg_outbox_msg_free(msg);
+        n++;
+    }
+    return n;
 }
 
 /* The broker answered and refused (TLS handshake or verification failed): retrying
@@ -246,12 +293,13 @@ static void on_write(evutil_socket_t fd, short what, void *arg)
 
 /* ---- sending ---------------------------------------------------------------------- */
 
-/* Hands one message to libmosquitto. Only while ST_READY. */
-static void send_msg(vg_mqtt_t *m, const char *topic, const void *payload, size_t len, int qos,
-                     bool retain, bool precious)
+/* Hands msg (taken) to libmosquitto. A QoS>0 message stays in the outbox's ledger
+ * until its PUBACK/PUBCOMP (cb_publish). Only while ST_READY. */
+static void send_msg(vg_mqtt_t *m, vg_outbox_msg_t *msg)
 {
     int mid = 0;
-    int rc = mosquitto_publish(m->mosq, &mid, topic, (int)len, payload, qos, retain);
+    int rc = mosquitto_publish(m->mosq, &mid, msg->topic, (int)msg->len, msg->payload, msg->qos,
+                               msg->retain);
     switch (rc) {
     case MOSQ_ERR_SUCCESS:
         break;
@@ -261,8 +309,9 @@ static void send_msg(vg_mqtt_t *m, const char *topic, const void *payload, size_
     case MOSQ_ERR_PROTOCOL:
         /* The connection is failing. libmosquitto stored a QoS>0 message in its session
          * before trying to write it and re-sends it after reconnecting; QoS 0 is lost. */
-        if (qos == 0) {
-            count_drop(m, DROP_OFFLINE_QOS0, 1);
+        if (msg->qos == 0) {
+            count_drop(DROP_OFFLINE_QOS0, msg->cls, 1);
+            vg_outbox_msg_free(msg);
             return;
         }
         break;
@@ -270,27 +319,50 @@ static void send_msg(vg_mqtt_t *m, const char *topic, const void *payload, size_
         VG_CHECK(!"libmosquitto out of memory");
         break;
     default:
-        count_drop(m, DROP_REJECTED, 1);
-        VG_WARN(MOD, "publish_rejected", "{s:s, s:s}", "topic", topic, "reason",
-                mosquitto_strerror(rc));
+        count_drop(DROP_REJECTED, msg->cls, 1);
+        VG_WARN(MOD, "publish_rejected", "{s:s, s:s, s:s}", "topic", msg->topic, "class",
+                class_names[msg->cls], "reason", mosquitto_strerror(rc));
+        vg_outbox_msg_free(msg);
         return;
     }
-    vg_series_inc(metrics.published[precious]);
-    if (qos > 0 && m->n_inflight < VG_MQTT_INFLIGHT_MAX)
-        m->inflight[m->n_inflight++] = mid;
+    vg_series_inc(metrics.published[msg->cls]);
+    if (msg->qos > 0)
+        vg_outbox_track(m->outbox, msg, mid);
+    else
+        vg_outbox_msg_free(msg);
 }
 
-/* Moves outbox messages to libmosquitto while the in-flight window has room. */
+/* Moves outbox messages (events first) to libmosquitto while the in-flight window has
+ * room. */
 static void pump(vg_mqtt_t *m)
 {
-    while (m->state == ST_READY && m->n_inflight < VG_MQTT_INFLIGHT_MAX) {
+    while (m->state == ST_READY && n_inflight(m) < VG_MQTT_INFLIGHT_MAX) {
         vg_outbox_msg_t *msg = vg_outbox_pop(m->outbox);
         if (!msg)
             break;
-        send_msg(m, msg->topic, msg->payload, msg->len, msg->qos, msg->retain, msg->precious);
-        vg_outbox_msg_free(msg);
+        send_msg(m, msg);
     }
     update_gauges(m);
+}
+
+static void log_drop(vg_mqtt_t *m, const vg_outbox_msg_t *msg)
+{
+    size_t limit = vg_outbox_limit(m->outbox);
+    if (msg->cls == VG_OUTBOX_EVENT) {
+        VG_ERROR(MOD, "event_dropped", "{s:s, s:s, s:i, s:i}", "topic", msg->topic, "reason",
+                 "outbox full of events", "outbox_limit", (int)limit, "event_reserve",
+                 (int)vg_outbox_event_reserve(m->outbox));
+    } else if (msg->cls == VG_OUTBOX_CONTROL) {
+        VG_WARN(MOD, "outbox_drop", "{s:s, s:s, s:s, s:i}", "topic", msg->topic, "class",
+                "control", "reason", "outbox full of control messages and events",
+                "outbox_limit", (int)limit);
+    } else {
+        if (!m->overflow_logged)
+            VG_WARN(MOD, "outbox_overflow", "{s:i, s:s}", "outbox_limit", (int)limit, "action",
+                    "dropping the oldest inference messages");
+        m->overflow_logged = true;
+        VG_DEBUG(MOD, "outbox_drop", "{s:s, s:s}", "topic", msg->topic, "class", "inference");
+    }
 }
 
 static void enqueue(vg_mqtt_t *m, vg_outbox_msg_t *msg)
@@ -298,23 +370,12 @@ static void enqueue(vg_mqtt_t *m, vg_outbox_msg_t *msg)
     vg_outbox_evicted_t ev;
     vg_outbox_push(m->outbox, msg, &ev);
     if (ev.superseded) {
-        count_drop(m, DROP_SUPERSEDED, 1);
+        count_drop(DROP_SUPERSEDED, ev.superseded->cls, 1);
         VG_DEBUG(MOD, "outbox_superseded", "{s:s}", "topic", ev.superseded->topic);
     }
-    if (ev.dropped && ev.why == VG_OUTBOX_DROP_PRECIOUS) {
-        count_drop(m, DROP_CONTROL_OVERFLOW, 1);
-        VG_WARN(MOD, "outbox_drop", "{s:s, s:s, s:s, s:i}", "topic", ev.dropped->topic,
-                "class", "control", "reason", "outbox full of control messages",
-                "outbox_limit", (int)vg_outbox_limit(m->outbox));
-    } else if (ev.dropped) {
-        count_drop(m, DROP_OVERFLOW, 1);
-        if (!m->overflow_logged)
-            VG_WARN(MOD, "outbox_overflow", "{s:i, s:s}", "outbox_limit",
-                    (int)vg_outbox_limit(m->outbox), "action",
-                    "dropping the oldest inference messages");
-        m->overflow_logged = true;
-        VG_DEBUG(MOD, "outbox_drop", "{s:s, s:s}", "topic", ev.dropped->topic, "class",
-                 "inference");
+    if (ev.dropped) {
+        count_drop(overflow_reason[ev.dropped->cls], ev.dropped->cls, 1);
+        log_drop(m, ev.dropped);
     }
     vg_outbox_msg_free(ev.superseded);
     vg_outbox_msg_free(ev.dropped);
@@ -325,7 +386,7 @@ static void enqueue(vg_mqtt_t *m, vg_outbox_msg_t *msg)
 
 static bool pending(const vg_mqtt_t *m)
 {
-    return vg_outbox_len(m->outbox) > 0 || m->n_inflight > 0;
+    return vg_outbox_len(m->outbox) > 0 || n_inflight(m) > 0;
 }
 
 static void finish_stop(vg_mqtt_t *m)
@@ -333,18 +394,15 @@ static void finish_stop(vg_mqtt_t *m)
     if (m->stopped)
         return;
     m->stopped = true;
-    size_t left = vg_outbox_len(m->outbox) + m->n_inflight;
+    size_t left = vg_outbox_len(m->outbox) + n_inflight(m);
     if (left) {
-        count_drop(m, DROP_SHUTDOWN, left);
-        VG_WARN(MOD, "stop_dropped", "{s:i, s:s}", "messages", (int)left, "action",
+        VG_WARN(MOD, "stop_dropped", "{s:i, s:i, s:s}", "messages", (int)left, "events",
+                (int)events_pending(m), "action",
                 "closing without DISCONNECT: the broker publishes the will");
         int fd = mosquitto_socket(m->mosq);
         if (fd >= 0)
             shutdown(fd, SHUT_RDWR);
-        vg_outbox_msg_t *msg;
-        while ((msg = vg_outbox_pop(m->outbox)))
-            vg_outbox_msg_free(msg);
-        m->n_inflight = 0;
+        drop_all(m, DROP_SHUTDOWN);
     }
     unwatch(m);
     vg_resolve_release(m->lookup);
@@ -492,7 +550,7 @@ static void connection_down(vg_mqtt_t *m, int rc, const char *why)
         vg_log(rc == MOSQ_ERR_SUCCESS ? VG_LOG_INFO : VG_LOG_WARN, MOD, "disconnected",
                "{s:s, s:i, s:s, s:i, s:i, s:i, s:i}", "host", m->host, "port", m->port, "reason",
                rc == MOSQ_ERR_SUCCESS ? "requested" : why, "rc", rc, "up_s", (int)up,
-               "unacknowledged", (int)m->n_inflight, "outbox",
+               "unacknowledged", (int)n_inflight(m), "outbox",
                (int)vg_outbox_len(m->outbox));
     } else {
         m->addr_index++;
@@ -537,14 +595,12 @@ static void cb_publish(struct mosquitto *mosq, void *obj, int mid)
 {
     (void)mosq;
     vg_mqtt_t *m = obj;
-    for (size_t i = 0; i < m->n_inflight; i++) {
-        if (m->inflight[i] == mid) {
-            m->inflight[i] = m->inflight[--m->n_inflight];
-            pump(m);
-            check_stop(m);
-            return;
-        }
-    }
+    vg_outbox_msg_t *msg = vg_outbox_acked(m->outbox, mid);
+    if (!msg)
+        return;
+    vg_outbox_msg_free(msg);
+    pump(m);
+    check_stop(m);
 }
 
 static void cb_message(struct mosquitto *mosq, void *obj, const struct mosquitto_message *msg)
@@ -606,10 +662,11 @@ static void on_ready(evutil_socket_t fd, short what, void *arg)
     m->ever_connected = true;
     VG_INFO(MOD, "connected", "{s:s, s:i, s:s, s:b, s:b, s:i, s:i}", "host", m->host, "port",
             m->port, "client_id", m->client_id, "tls", m->tls, "session_present",
-            m->session_present, "unacknowledged", (int)m->n_inflight, "outbox",
+            m->session_present, "unacknowledged", (int)n_inflight(m), "outbox",
             (int)vg_outbox_len(m->outbox));
     for (sub_t *s = m->subs; s && m->state == ST_READY; s = s->next)
         send_sub(m, s);
+    vg_mqtt_care_on_connect(m); /* the alarms again, newest value, ahead of the outbox */
     pump(m);
     if (m->hooks.on_connect && !m->stopping && m->state == ST_READY)
         m->hooks.on_connect(m->hooks.arg);
@@ -623,7 +680,7 @@ static void on_deadline(evutil_socket_t fd, short what, void *arg)
     (void)what;
     vg_mqtt_t *m = arg;
     VG_WARN(MOD, "stop_timeout", "{s:i, s:i}", "outbox", (int)vg_outbox_len(m->outbox),
-            "unacknowledged", (int)m->n_inflight);
+            "unacknowledged", (int)n_inflight(m));
     finish_stop(m);
 }
 
@@ -692,7 +749,7 @@ int vg_mqtt_new(struct event_base *base, const vg_mqtt_cfg_t *cfg, const vg_mqtt
     m->probe_max_s = VG_MQTT_PROBE_MAX_S;
     m->refused_max_s = 30;
     m->fd = m->watch_fd = -1;
-    m->outbox = vg_outbox_new((size_t)cfg->outbox_limit);
+    m->outbox = vg_outbox_new((size_t)cfg->outbox_limit, VG_MQTT_EVENT_RESERVE);
     if (getrandom(&m->rng, sizeof(m->rng), 0) != sizeof(m->rng) || !m->rng)
         m->rng = (uint64_t)(vg_now_wall() * 1e6) | 1;
     m->ev_tick = loop_event(m, on_tick, EV_PERSIST);
@@ -769,25 +826,24 @@ int vg_mqtt_publish(vg_mqtt_t *m, const char *topic, const void *payload, size_t
                     bool retain, vg_mqtt_class_t cls)
 {
     if (!topic || !*topic || qos < 0 || qos > 2 || len > MQTT_MAX_PAYLOAD || (len && !payload) ||
-        (cls != VG_MQTT_INFERENCE && cls != VG_MQTT_CONTROL) ||
+        (unsigned)cls >= VG_OUTBOX_NCLASS ||
         mosquitto_pub_topic_check(topic) != MOSQ_ERR_SUCCESS ||
         mosquitto_validate_utf8(topic, (int)strlen(topic)) != MOSQ_ERR_SUCCESS)
         return VG_EINVAL;
     if (m->stopping)
         return VG_EBUSY;
-    bool precious = cls == VG_MQTT_CONTROL;
-    if (!payload)
-        payload = "";
     if (qos == 0 && m->state != ST_READY) {
-        count_drop(m, DROP_OFFLINE_QOS0, 1);
+        count_drop(DROP_OFFLINE_QOS0, (vg_outbox_class_t)cls, 1);
         return VG_OK;
     }
+    vg_outbox_msg_t *msg =
+        vg_outbox_msg_new(topic, payload, len, qos, retain, (vg_outbox_class_t)cls);
     if (qos == 0 || (m->state == ST_READY && vg_outbox_len(m->outbox) == 0 &&
-                     m->n_inflight < VG_MQTT_INFLIGHT_MAX)) {
-        send_msg(m, topic, payload, len, qos, retain, precious);
+                     n_inflight(m) < VG_MQTT_INFLIGHT_MAX)) {
+        send_msg(m, msg);
         update_gauges(m);
     } else {
-        enqueue(m, vg_outbox_msg_new(topic, payload, len, qos, retain, precious));
+        enqueue(m, msg);
     }
     after_io(m);
     return VG_OK;
@@ -805,7 +861,22 @@ size_t vg_mqtt_outbox_len(const vg_mqtt_t *m)
 
 size_t vg_mqtt_inflight_len(const vg_mqtt_t *m)
 {
-    return m->n_inflight;
+    return n_inflight(m);
+}
+
+size_t vg_mqtt_events_pending(const vg_mqtt_t *m)
+{
+    return events_pending(m);
+}
+
+void vg_mqtt_set_event_reserve(vg_mqtt_t *m, size_t n)
+{
+    vg_outbox_set_event_reserve(m->outbox, n);
+}
+
+vg_mqtt_care_t *vg_mqtt_care(vg_mqtt_t *m)
+{
+    return &m->care;
 }
 
 void vg_mqtt_stop(vg_mqtt_t *m, double timeout_s)
@@ -814,7 +885,7 @@ void vg_mqtt_stop(vg_mqtt_t *m, double timeout_s)
         return;
     m->stopping = true;
     VG_INFO(MOD, "stopping", "{s:i, s:i, s:f}", "outbox", (int)vg_outbox_len(m->outbox),
-            "unacknowledged", (int)m->n_inflight, "timeout_s", timeout_s);
+            "unacknowledged", (int)n_inflight(m), "timeout_s", timeout_s);
     struct timeval tv = tv_of(timeout_s);
     evtimer_add(m->ev_deadline, &tv);
     if (m->state == ST_IDLE && pending(m)) { /* try at once rather than after the backoff */
@@ -828,10 +899,11 @@ void vg_mqtt_free(vg_mqtt_t *m)
 {
     if (!m)
         return;
-    size_t left = vg_outbox_len(m->outbox) + m->n_inflight;
+    size_t left = vg_outbox_len(m->outbox) + n_inflight(m);
     if (left && !m->stopped) {
-        count_drop(m, DROP_SHUTDOWN, left);
-        VG_WARN(MOD, "free_dropped", "{s:i}", "messages", (int)left);
+        VG_WARN(MOD, "free_dropped", "{s:i, s:i}", "messages", (int)left, "events",
+                (int)events_pending(m));
+        drop_all(m, DROP_SHUTDOWN);
     }
     unwatch(m);
     vg_resolve_release(m->lookup);
@@ -843,6 +915,7 @@ void vg_mqtt_free(vg_mqtt_t *m)
     if (m->mosq)
         mosquitto_destroy(m->mosq); /* closes without DISCONNECT: the will goes out */
     vg_outbox_free(m->outbox);
+    vg_mqtt_care_free(&m->care);
     while (m->subs) {
         sub_t *s = m->subs;
         m->subs = s->next;
@@ -852,6 +925,7 @@ void vg_mqtt_free(vg_mqtt_t *m)
     vg_series_set(metrics.connected, 0);
     vg_series_set(metrics.outbox, 0);
     vg_series_set(metrics.inflight, 0);
+    vg_series_set(metrics.events_pending, 0);
     free(m->host);
     free(m->client_id);
     free(m->will_topic);

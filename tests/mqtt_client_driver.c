@@ -6,7 +6,13 @@
  * connect and, on SIGTERM/SIGINT, a final {"status":"offline","reason":"shutdown"}
  * before a graceful vg_mqtt_stop(). Prints a "stats ..." line every 0.5 s and the
  * Prometheus exposition between "metrics-begin"/"metrics-end" on SIGUSR1. Logs go to
- * stderr. */
+ * stderr.
+ *
+ * With --cmd-fifo, reads one command per line from that FIFO (kept open, so commands
+ * work while the broker is away) and answers "cmd-done N rc=RC" (N counts commands):
+ *   event STREAM_ID JSON   vg_mqtt_publish_event (needs --instance)
+ *   alarms JSON            vg_mqtt_set_alarms
+ *   flood N                N messages 1..N (prefixed "f") to --seq-topic, QoS 1, inference */
 #include "vigil/common.h"
 #include "vigil/log.h"
 #include "vigil/metrics.h"
@@ -14,20 +20,24 @@
 
 #include <event2/event.h>
 #include <event2/thread.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 typedef struct {
     struct event_base *base;
     vg_mqtt_t *m;
     const char *sub, *echo, *seq_topic, *status_topic;
     int seq_qos;
-    long seq;
+    long seq, n_cmds, flooded;
     double stop_timeout_s;
-    struct event *seq_timer, *stats_timer;
+    struct event *seq_timer, *stats_timer, *cmd_ev;
+    char cmd_buf[65536];
+    size_t cmd_len;
     int exit_code;
 } driver_t;
 
@@ -55,8 +65,9 @@ static void on_stopped(void *arg)
 
 static void print_stats(driver_t *d)
 {
-    printf("stats seq=%ld connected=%d outbox=%zu inflight=%zu\n", d->seq,
-           vg_mqtt_connected(d->m), vg_mqtt_outbox_len(d->m), vg_mqtt_inflight_len(d->m));
+    printf("stats seq=%ld connected=%d outbox=%zu inflight=%zu events=%zu\n", d->seq,
+           vg_mqtt_connected(d->m), vg_mqtt_outbox_len(d->m), vg_mqtt_inflight_len(d->m),
+           vg_mqtt_events_pending(d->m));
     fflush(stdout);
 }
 
@@ -70,6 +81,59 @@ static void on_seq(evutil_socket_t fd, short what, void *arg)
     if (vg_mqtt_publish(d->m, d->seq_topic, buf, (size_t)n, d->seq_qos, false,
                         VG_MQTT_INFERENCE) == 0)
         d->seq++;
+}
+
+static int run_flood(driver_t *d, long n)
+{
+    int rc = 0;
+    for (long i = 0; i < n && rc == 0; i++) {
+        char buf[32];
+        int len = snprintf(buf, sizeof(buf), "f%ld", ++d->flooded);
+        rc = vg_mqtt_publish(d->m, d->seq_topic, buf, (size_t)len, 1, false, VG_MQTT_INFERENCE);
+    }
+    return rc;
+}
+
+/* One command line (NUL-terminated, no newline). */
+static void run_cmd(driver_t *d, char *line)
+{
+    char *arg = strchr(line, ' ');
+    int rc = -1;
+    if (arg)
+        *arg++ = '\0';
+    if (arg && strcmp(line, "event") == 0) {
+        char *json = strchr(arg, ' ');
+        if (json) {
+            *json++ = '\0';
+            rc = vg_mqtt_publish_event(d->m, arg, json);
+        }
+    } else if (arg && strcmp(line, "alarms") == 0) {
+        rc = vg_mqtt_set_alarms(d->m, arg);
+    } else if (arg && strcmp(line, "flood") == 0) {
+        rc = run_flood(d, atol(arg));
+    }
+    printf("cmd-done %ld rc=%d\n", ++d->n_cmds, rc);
+    fflush(stdout);
+}
+
+static void on_cmd(evutil_socket_t fd, short what, void *arg)
+{
+    (void)what;
+    driver_t *d = arg;
+    ssize_t n = read(fd, d->cmd_buf + d->cmd_len, sizeof(d->cmd_buf) - 1 - d->cmd_len);
+    if (n <= 0)
+        return;
+    d->cmd_len += (size_t)n;
+    char *nl;
+    while ((nl = memchr(d->cmd_buf, '\n', d->cmd_len))) {
+        *nl = '\0';
+        run_cmd(d, d->cmd_buf);
+        size_t used = (size_t)(nl + 1 - d->cmd_buf);
+        memmove(d->cmd_buf, nl + 1, d->cmd_len - used);
+        d->cmd_len -= used;
+    }
+    if (d->cmd_len == sizeof(d->cmd_buf) - 1)
+        d->cmd_len = 0; /* an over-long line: dropped */
 }
 
 static void on_stats(evutil_socket_t fd, short what, void *arg)
@@ -107,7 +171,8 @@ static void usage(void)
             "  [--outbox N] [--sub T] [--echo T] [--seq-topic T] [--rate HZ] [--seq-qos Q]\n"
             "  [--status-topic T] [--will-topic T] [--will-payload P] [--backoff MIN:MAX]\n"
             "  [--username U] [--password-file F] [--ca-file F] [--cert-file F]\n"
-            "  [--key-file F] [--stop-timeout S] [--log-level L]\n");
+            "  [--key-file F] [--stop-timeout S] [--log-level L] [--cmd-fifo F]\n"
+            "  [--instance ID] [--prefix P] [--event-reserve N]\n");
     exit(2);
 }
 
@@ -120,6 +185,8 @@ int main(int argc, char **argv)
     vg_mqtt_hooks_t hooks = {.on_connect = on_connect, .on_message = on_message,
                              .on_stopped = on_stopped, .arg = &d};
     double rate = 20, backoff_min = 0.5, backoff_max = 30;
+    const char *cmd_fifo = NULL, *instance = NULL, *prefix = "care";
+    long event_reserve = -1;
     static const struct option opts[] = {
         {"host", 1, 0, 'h'},         {"port", 1, 0, 'p'},          {"client-id", 1, 0, 'i'},
         {"keepalive", 1, 0, 'k'},    {"outbox", 1, 0, 'o'},        {"sub", 1, 0, 's'},
@@ -128,7 +195,8 @@ int main(int argc, char **argv)
         {"will-payload", 1, 0, 'W'}, {"backoff", 1, 0, 'b'},       {"username", 1, 0, 'u'},
         {"password-file", 1, 0, 'P'}, {"ca-file", 1, 0, 'C'},      {"cert-file", 1, 0, 'c'},
         {"key-file", 1, 0, 'K'},     {"stop-timeout", 1, 0, 'T'},  {"log-level", 1, 0, 'l'},
-        {0, 0, 0, 0},
+        {"cmd-fifo", 1, 0, 'F'},     {"instance", 1, 0, 'I'},      {"prefix", 1, 0, 'x'},
+        {"event-reserve", 1, 0, 'R'}, {0, 0, 0, 0},
     };
     int c;
     vg_log_level_t level = VG_LOG_INFO;
@@ -157,6 +225,10 @@ int main(int argc, char **argv)
         case 'c': cfg.tls.cert_file = optarg; break;
         case 'K': cfg.tls.key_file = optarg; break;
         case 'T': d.stop_timeout_s = atof(optarg); break;
+        case 'F': cmd_fifo = optarg; break;
+        case 'I': instance = optarg; break;
+        case 'x': prefix = optarg; break;
+        case 'R': event_reserve = atol(optarg); break;
         case 'l':
             if (vg_log_level_parse(optarg, &level) != 0)
                 usage();
@@ -175,6 +247,19 @@ int main(int argc, char **argv)
         return 1;
     vg_mqtt_set_backoff(d.m, backoff_min, backoff_max, backoff_max);
     vg_mqtt_subscribe(d.m, d.sub, 1);
+    if (instance && vg_mqtt_set_instance(d.m, prefix, instance) != 0)
+        return 1;
+    if (event_reserve >= 0)
+        vg_mqtt_set_event_reserve(d.m, (size_t)event_reserve);
+    if (cmd_fifo) {
+        int fd = open(cmd_fifo, O_RDWR | O_NONBLOCK | O_CLOEXEC); /* RDWR: never sees EOF */
+        if (fd < 0) {
+            perror(cmd_fifo);
+            return 1;
+        }
+        d.cmd_ev = event_new(d.base, fd, EV_READ | EV_PERSIST, on_cmd, &d);
+        event_add(d.cmd_ev, NULL);
+    }
 
     d.seq_timer = event_new(d.base, -1, EV_PERSIST, on_seq, &d);
     d.stats_timer = event_new(d.base, -1, EV_PERSIST, on_stats, &d);
@@ -197,6 +282,10 @@ int main(int argc, char **argv)
         event_free(sigs[i]);
     event_free(d.seq_timer);
     event_free(d.stats_timer);
+    if (d.cmd_ev) {
+        close(event_get_fd(d.cmd_ev));
+        event_free(d.cmd_ev);
+    }
     event_base_free(d.base);
     return d.exit_code;
 }

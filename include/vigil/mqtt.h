@@ -5,15 +5,20 @@
  * Everything here runs on the loop thread, hooks included. Delivery rules:
  * - QoS 0 is sent when connected and dropped (counted) otherwise.
  * - QoS 1/2 goes to libmosquitto while connected and fewer than VG_MQTT_INFLIGHT_MAX
- *   messages await their PUBACK/PUBCOMP; otherwise it waits in the outbox (FIFO,
- *   `outbox_limit` messages) and is sent, in order, after the unacknowledged ones.
- *   A full outbox drops its oldest VG_MQTT_INFERENCE message; VG_MQTT_CONTROL messages
- *   go only when the outbox holds nothing else (counted, logged as a warning). A
- *   retained message replaces a queued retained message on the same topic.
- * - Unacknowledged messages survive a lost connection: the client connects with
- *   clean_session = false and a stable client_id, so libmosquitto re-sends them with
- *   their packet ids (MQTT 3.1.1 §4.4) right after the next CONNACK, before the
- *   outbox is flushed.
+ *   messages await their PUBACK/PUBCOMP; otherwise it waits in the outbox and is sent
+ *   after the unacknowledged ones: events first, then control, then inference, each
+ *   class in order (outbox.h). The outbox holds `outbox_limit` messages of any class
+ *   plus VG_MQTT_EVENT_RESERVE for events only. When full it drops the oldest message
+ *   of the lowest class: an inference message first; a control message only when
+ *   nothing but control messages and events is queued (warning); an event only when
+ *   nothing but events is (error log, vigil_mqtt_outbox_dropped_by_class_total
+ *   {class="event"}). A retained message replaces a queued retained message on the
+ *   same topic.
+ * - Unacknowledged messages survive a lost connection: the outbox keeps each QoS>0
+ *   message until its ack (on_publish), and the client connects with clean_session =
+ *   false and a stable client_id, so libmosquitto re-sends them with their packet ids
+ *   (MQTT 3.1.1 §4.4) right after the next CONNACK, before the outbox is flushed. Only
+ *   a stop that times out (or vg_mqtt_free) gives them up, counted as dropped.
  * - The session is persistent: the broker also keeps our subscriptions and queues
  *   QoS>0 messages for us while we are away (they arrive after reconnecting; the
  *   control module must treat commands as possibly late). Subscriptions are still
@@ -27,8 +32,9 @@
  *
  * Metrics: vigil_mqtt_connected, vigil_mqtt_reconnects_total,
  * vigil_mqtt_messages_published_total{class}, vigil_mqtt_messages_received_total,
- * vigil_mqtt_outbox_messages, vigil_mqtt_inflight_messages,
- * vigil_mqtt_outbox_dropped_total{reason}. Logs: module "mqtt". */
+ * vigil_mqtt_outbox_messages, vigil_mqtt_inflight_messages, vigil_mqtt_events_pending,
+ * vigil_mqtt_outbox_dropped_total{reason}, vigil_mqtt_outbox_dropped_by_class_total{class}.
+ * Logs: module "mqtt". */
 #ifndef VIGIL_MQTT_H
 #define VIGIL_MQTT_H
 
@@ -44,9 +50,14 @@ typedef struct vg_mqtt vg_mqtt_t;
 /* QoS>0 messages handed to libmosquitto and not yet acknowledged, at most. */
 #define VG_MQTT_INFLIGHT_MAX 20
 
+/* Outbox slots only events may use, on top of outbox_limit (default). */
+#define VG_MQTT_EVENT_RESERVE 1000
+
+/* Ranked as the outbox classes (outbox.h): higher goes first and is dropped last. */
 typedef enum {
     VG_MQTT_INFERENCE = 0, /* droppable: the oldest goes first when the outbox is full */
-    VG_MQTT_CONTROL,       /* acks, status: dropped only when nothing else can be */
+    VG_MQTT_CONTROL,       /* acks, status: dropped only when only these and events are queued */
+    VG_MQTT_EVENT,         /* care events, alarms: dropped only by newer events */
 } vg_mqtt_class_t;
 
 typedef struct {
@@ -96,9 +107,32 @@ int vg_mqtt_unsubscribe(vg_mqtt_t *m, const char *pattern);
 int vg_mqtt_publish(vg_mqtt_t *m, const char *topic, const void *payload, size_t len, int qos,
                     bool retain, vg_mqtt_class_t cls);
 
+/* ---- care events ------------------------------------------------------------------
+ * Topics: {topic_prefix}/events/{instance_id}/{stream_id} (one message per event phase,
+ * QoS 1, not retained) and {topic_prefix}/alarms/{instance_id} (retained, QoS 1). Both
+ * go as VG_MQTT_EVENT: first out of the outbox, never dropped for other messages, kept
+ * until the broker's PUBACK across lost connections. */
+
+/* Names the event topics; call once after vg_mqtt_new. Strings are copied. 0, or
+ * VG_EINVAL for an empty or wildcard prefix or instance id. */
+int vg_mqtt_set_instance(vg_mqtt_t *m, const char *topic_prefix, const char *instance_id);
+/* Publishes one event payload (`json`, a JSON object, borrowed) for stream_id. 0 when
+ * taken; VG_EINVAL (no instance set, bad stream id, not a JSON object); VG_EBUSY once
+ * stopping. */
+int vg_mqtt_publish_event(vg_mqtt_t *m, const char *stream_id, const char *json);
+/* Sets the retained alarms (`json`, a JSON array, borrowed): published now, or as soon
+ * as the broker is back, and again after every reconnect (a broker that lost its
+ * retained messages gets them back). Only the newest value is ever queued, so the
+ * newest value wins. 0, VG_EINVAL or VG_EBUSY as above. */
+int vg_mqtt_set_alarms(vg_mqtt_t *m, const char *json);
+
+/* Outbox slots only events may use (default VG_MQTT_EVENT_RESERVE). */
+void vg_mqtt_set_event_reserve(vg_mqtt_t *m, size_t n);
+
 bool vg_mqtt_connected(const vg_mqtt_t *m); /* CONNACK received and not lost since */
 size_t vg_mqtt_outbox_len(const vg_mqtt_t *m);
 size_t vg_mqtt_inflight_len(const vg_mqtt_t *m); /* handed over, not yet acknowledged */
+size_t vg_mqtt_events_pending(const vg_mqtt_t *m); /* events queued or unacknowledged */
 
 /* Graceful stop: refuses new publishes, hands over the outbox (reconnecting at once if
  * needed), waits for every acknowledgement, then sends DISCONNECT (the broker drops

@@ -57,7 +57,7 @@ pass "connects by host name; subscription, echo, QoS 1 sequence, retained status
 
 # ---- 2. broker frozen: no PUBACKs, the in-flight window fills, then the outbox ----------
 kill -STOP "$BROKER_PID"
-wait_for 5 grep -q 'inflight=20$' "$T/driver.log" || fail "in-flight window never filled"
+wait_for 5 grep -q 'inflight=20 ' "$T/driver.log" || fail "in-flight window never filled"
 wait_for 5 stat_gt driver outbox 0 || fail "outbox did not start"
 kill -KILL "$BROKER_PID"
 wait_for 10 grep -q '"event":"disconnected"' "$T/driver.log" || fail "loss not detected"

@@ -164,6 +164,60 @@ static void test_offline_queueing(void **state)
     destroy(&f);
 }
 
+static double class_dropped(const char *cls)
+{
+    vg_metric_t *f = vg_metric_counter("vigil_mqtt_outbox_dropped_by_class_total", "", "class");
+    return vg_series_value(vg_metric_series(f, cls));
+}
+
+/* Care events offline: refused without an instance or with a bad payload; queued ahead
+ * of everything, never displaced by inference or control; the alarms keep one queued
+ * value, the newest; an event is dropped only by events (counted by class). */
+static void test_events_offline(void **state)
+{
+    (void)state;
+    fixture_t f;
+    make(&f, 2, "127.0.0.1");
+    vg_mqtt_set_event_reserve(f.m, 2);
+    assert_int_equal(vg_mqtt_publish_event(f.m, "s1", "{\"event_id\":\"e0\"}"), VG_EINVAL);
+    assert_int_equal(vg_mqtt_set_instance(f.m, "care", "a/b"), VG_EINVAL);
+    assert_int_equal(vg_mqtt_set_instance(f.m, "care/#", "i1"), VG_EINVAL);
+    assert_int_equal(vg_mqtt_set_instance(f.m, "site/care", "i1"), 0);
+    assert_int_equal(vg_mqtt_publish_event(f.m, "s/1", "{}"), VG_EINVAL);
+    assert_int_equal(vg_mqtt_publish_event(f.m, "s1", "[1]"), VG_EINVAL);
+    assert_int_equal(vg_mqtt_publish_event(f.m, "s1", "{bad"), VG_EINVAL);
+    assert_int_equal(vg_mqtt_set_alarms(f.m, "{}"), VG_EINVAL);
+    double ev0 = class_dropped("event"), inf0 = class_dropped("inference");
+    double ctl0 = class_dropped("control");
+
+    assert_int_equal(vg_mqtt_publish_event(f.m, "s1", "{\"event_id\":\"e1\"}"), 0);
+    assert_int_equal(vg_mqtt_set_alarms(f.m, "[\"e1\"]"), 0);
+    assert_int_equal(vg_mqtt_set_alarms(f.m, "[]"), 0); /* replaces the queued one */
+    assert_int_equal(vg_mqtt_events_pending(f.m), 2);
+    for (int i = 0; i < 5; i++) /* an inference flood takes only the shared room */
+        vg_mqtt_publish(f.m, "i", "x", 1, 1, false, VG_MQTT_INFERENCE);
+    vg_mqtt_publish(f.m, "c", "c", 1, 1, false, VG_MQTT_CONTROL);
+    assert_int_equal(vg_mqtt_outbox_len(f.m), 4);
+    assert_int_equal(class_dropped("inference"), inf0 + 4);
+    /* events displace the rest, then each other */
+    assert_int_equal(vg_mqtt_publish_event(f.m, "s1", "{\"event_id\":\"e2\"}"), 0);
+    assert_int_equal(vg_mqtt_publish_event(f.m, "s2", "{\"event_id\":\"e3\"}"), 0);
+    assert_int_equal(class_dropped("control"), ctl0 + 1);
+    assert_int_equal(class_dropped("event"), ev0);
+    assert_int_equal(vg_mqtt_publish_event(f.m, "s2", "{\"event_id\":\"e4\"}"), 0);
+    assert_int_equal(class_dropped("event"), ev0 + 1);
+    assert_int_equal(dropped("event_overflow") >= 1, 1);
+    assert_int_equal(vg_mqtt_events_pending(f.m), 4);
+    assert_int_equal(gauge("vigil_mqtt_events_pending"), 4);
+    vg_mqtt_stop(f.m, 0.1);
+    assert_int_equal(vg_mqtt_publish_event(f.m, "s1", "{}"), VG_EBUSY);
+    assert_int_equal(vg_mqtt_set_alarms(f.m, "[]"), VG_EBUSY);
+    run_for(&f, 1);
+    assert_int_equal(class_dropped("event"), ev0 + 5); /* shutdown counts them too */
+    assert_int_equal(vg_mqtt_events_pending(f.m), 0);
+    destroy(&f);
+}
+
 static void test_stop_times_out(void **state)
 {
     (void)state;
@@ -277,6 +331,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_bad_arguments),
         cmocka_unit_test(test_offline_queueing),
+        cmocka_unit_test(test_events_offline),
         cmocka_unit_test(test_stop_times_out),
         cmocka_unit_test(test_stop_with_nothing_pending),
         cmocka_unit_test(test_name_resolution),
