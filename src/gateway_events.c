@@ -50,23 +50,22 @@ struct vg_gw_events {
     vg_series_t *delay;
 };
 
-/* ---- delivery: MQTT (one small function each; the outbox priority API swaps in here) ------- */
+/* ---- delivery: MQTT (the client's event class: outbox priority, reserve, re-sends) -------- */
 
 static void publish_event(vg_gateway_t *gw, const vg_event_t *e, const char *payload)
 {
-    if (!gw->mqtt) return;
-    char *topic = vg_xasprintf("%s/events/%s/%s", gw->cfg->mqtt.topic_prefix, gw->cfg->instance_id,
-                               e->stream_id);
-    vg_mqtt_publish(gw->mqtt, topic, payload, strlen(payload), 1, false, VG_MQTT_CONTROL);
-    free(topic);
+    if (gw->mqtt)
+        vg_mqtt_publish_event(gw->mqtt, e->stream_id, payload);
 }
 
-static void publish_alarms(vg_gateway_t *gw, const char *payload)
+/* The retained alarms: the array of the engine's alarms document. */
+static void publish_alarms(vg_gateway_t *gw, const json_t *doc)
 {
-    if (!gw->mqtt) return;
-    char *topic = vg_xasprintf("%s/alarms/%s", gw->cfg->mqtt.topic_prefix, gw->cfg->instance_id);
-    vg_mqtt_publish(gw->mqtt, topic, payload, strlen(payload), 1, true, VG_MQTT_CONTROL);
-    free(topic);
+    if (!gw->mqtt)
+        return;
+    char *text = json_dumps(json_object_get(doc, "alarms"), JSON_COMPACT | JSON_REAL_PRECISION(7));
+    vg_mqtt_set_alarms(gw->mqtt, text);
+    free(text);
 }
 
 /* ---- delivery: the journal ------------------------------------------------------------------- */
@@ -224,10 +223,8 @@ static void emit(struct vg_gw_events *ge)
         for (size_t i = 0; i < batch.n; i++)
             emit_one(ge, &batch.v[i], mono);
         json_t *alarms = vg_events_alarms_json(ge->ev, "", vg_now_wall());
-        char *text = json_dumps(alarms, JSON_COMPACT | JSON_REAL_PRECISION(7));
+        publish_alarms(ge->gw, alarms);
         json_decref(alarms);
-        publish_alarms(ge->gw, text);
-        free(text);
         update_active(ge);
         for (size_t i = 0; i < batch.n; i++)
             if (batch.v[i].phase == VG_PHASE_START) vg_gw_escalate(ge->gw, &batch.v[i]);
