@@ -152,6 +152,12 @@ mosquitto_pub $P -t care/control/ev1/cam2 -m '{"command":"set_zones","command_id
 wait_for 5 grep -q '"command_id":"z-2".*"status":"completed"' "$T/acks.log" || fail "MQTT set_zones not completed"
 wait_for 5 jq -e '[.streams[] | select(.stream_id == "cam2") | .zones[].zone_id] == ["chair"]' "$T/state.json" ||
     fail "zones not persisted: $(cat "$T/state.json")"
+expect_code 400 POST /api/v1/streams -d "{\"stream_id\":\"cam3\",\"url\":\"$CLIP\",\"zones\":[{\"zone_id\":\"b\",\"kind\":\"bed\",\"points\":[[0,0],[1,0],[1,-1]]}]}"
+jq_body '.error.field == "zones[0].points[2]"'
+expect_code 201 POST /api/v1/streams -d "{\"stream_id\":\"cam3\",\"url\":\"$CLIP\",\"room_id\":\"r1\",\"workers\":[{\"type\":\"motion_detector\"}],\"zones\":[{\"zone_id\":\"b\",\"kind\":\"bed\",\"points\":[[0,0],[1,0],[1,1]]}],\"events\":{\"bed_exit\":{\"enabled\":true,\"schedule\":\"21:00-07:00\"}}}"
+wait_for 5 jq -e '[.streams[] | select(.stream_id == "cam3")][0] | .room_id == "r1" and .zones[0].zone_id == "b" and .events.bed_exit.enabled == true' "$T/state.json" ||
+    fail "add_stream's care keys not persisted: $(jq -c '.streams[] | select(.stream_id == "cam3")' "$T/state.json")"
+expect_code 200 DELETE /api/v1/streams/cam3
 pass "zones over REST and MQTT: bad ones rejected naming the field, good ones applied and persisted"
 
 # ---- privacy: skeleton ----
