@@ -357,11 +357,10 @@ int vg_gw_events_start(vg_gateway_t *gw)
                                .max_bytes = (size_t)cfg->events_file_max_mb * 1024 * 1024,
                                .keep = cfg->events_file_keep};
         char err[256];
-        if (vg_journal_open(&jc, &ge->journal, err, sizeof(err)) != 0) {
-            VG_ERROR("events", "journal_open_failed", "{s:s, s:s}", "path", cfg->events_file,
-                     "error", err);
-            return VG_EIO;
-        }
+        if (vg_journal_open(&jc, &ge->journal, err, sizeof(err)) != 0)
+            VG_ERROR("events", "journal_open_failed", "{s:s, s:s, s:s}", "path", cfg->events_file,
+                     "error", err, "action", "events go out on MQTT and REST, unjournalled");
+
     }
     vg_gw_events_sync(gw);
     update_active(ge);

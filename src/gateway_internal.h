@@ -79,7 +79,7 @@ void vg_gw_escalate_free(vg_gateway_t *gw);
 void vg_gw_reload(vg_gateway_t *gw);
 
 /* gateway_events.c: the care-event engine on the loop */
-int vg_gw_events_start(vg_gateway_t *gw); /* after the streams started; VG_EIO: journal */
+int vg_gw_events_start(vg_gateway_t *gw); /* after the streams started */
 void vg_gw_events_stop(vg_gateway_t *gw); /* stops the timer (shutdown) */
 void vg_gw_events_free(vg_gateway_t *gw); /* after the jobs stopped */
 /* Streams added, changed or removed: settings, zones and rooms to the engine. */

@@ -37,11 +37,13 @@ grep -q "web_root: $PREFIX/share/vigil/web\$" "$CONF" || fail "config web_root: 
 "$R$PREFIX/bin/vigild" --check-config -c "$CONF" >/dev/null || fail "installed config does not check"
 HTTP_PORT=$(free_port)
 sed -e "s#$PREFIX/share/vigil#$R$PREFIX/share/vigil#" -e "s#state_file: .*#state_file: $T/state.json#" \
+    -e "s#^events_file: [^ ]*#events_file: $T/events.jsonl#" \
     -e "s#listen: 127.0.0.1:8080#listen: 127.0.0.1:$HTTP_PORT#" -e "0,/enabled: true/s//enabled: false/" \
     "$CONF" >"$T/run.yaml"
 grep -q "enabled: false" "$T/run.yaml" || fail "could not disable MQTT for the run"
 BUILD=$R$PREFIX/bin start_vigild "$T/run.yaml"
 curl -sf "$URL/" | grep -qi '<html' || fail "installed web page not served"
+[ -f "$T/events.jsonl" ] || fail "the installed config's events_file was not opened"
 curl -sf "$URL/api/v1/info" | jq -e '.instance_id == "edge-1"' >/dev/null || fail "info"
 kill -TERM "$VPID"
 wait "$VPID" || fail "installed vigild exited with $?"
