@@ -153,7 +153,8 @@ static int parse_escalation(const json_t *v, const char *key, vg_escalation_t *o
             snprintf(out->model_id, sizeof(out->model_id), "%s", json_string_value(x));
         } else {
             bool known = !strcmp(k, "fps") || !strcmp(k, "hold_s") || !strcmp(k, "model_id");
-            vg_jerr_set(err, f, known ? "expected %s" : "unknown key (expected fps, model_id, hold_s)%s",
+            vg_jerr_set(err, f,
+                        known ? "expected %s" : "unknown key (expected fps, model_id, hold_s)%s",
                         !strcmp(k, "fps")      ? "a number from 0.01 to 30"
                         : !strcmp(k, "hold_s") ? "a number from 1 to 86400"
                         : known                ? "a model id"
@@ -190,8 +191,7 @@ int vg_cfg_parse_on_event(const json_t *v, const char *key, void **dst, vg_jerr_
             return VG_EINVAL;
         }
         esc[t].hold_s = 300;
-        if (parse_escalation(x, f, &esc[t], err) != 0)
-            return VG_EINVAL;
+        if (parse_escalation(x, f, &esc[t], err) != 0) return VG_EINVAL;
         any = true;
     }
     free(*dst);
@@ -204,13 +204,10 @@ json_t *vg_cfg_on_event_to_json(const vg_escalation_t *on_event)
     json_t *o = json_object();
     for (int t = 0; on_event && t < VG_EV_NTYPES; t++) {
         const vg_escalation_t *e = &on_event[t];
-        if (!e->set)
-            continue;
+        if (!e->set) continue;
         json_t *j = json_pack("{s:f}", "hold_s", e->hold_s);
-        if (e->fps > 0)
-            json_object_set_new(j, "fps", json_real(e->fps));
-        if (e->model_id[0])
-            json_object_set_new(j, "model_id", json_string(e->model_id));
+        if (e->fps > 0) json_object_set_new(j, "fps", json_real(e->fps));
+        if (e->model_id[0]) json_object_set_new(j, "model_id", json_string(e->model_id));
         json_object_set_new(o, vg_event_type_name((vg_event_type_t)t), j);
     }
     return o;

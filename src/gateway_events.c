@@ -54,15 +54,13 @@ struct vg_gw_events {
 
 static void publish_event(vg_gateway_t *gw, const vg_event_t *e, const char *payload)
 {
-    if (gw->mqtt)
-        vg_mqtt_publish_event(gw->mqtt, e->stream_id, payload);
+    if (gw->mqtt) vg_mqtt_publish_event(gw->mqtt, e->stream_id, payload);
 }
 
 /* The retained alarms: the array of the engine's alarms document. */
 static void publish_alarms(vg_gateway_t *gw, const json_t *doc)
 {
-    if (!gw->mqtt)
-        return;
+    if (!gw->mqtt) return;
     char *text = json_dumps(json_object_get(doc, "alarms"), JSON_COMPACT | JSON_REAL_PRECISION(7));
     vg_mqtt_set_alarms(gw->mqtt, text);
     free(text);
@@ -360,7 +358,6 @@ int vg_gw_events_start(vg_gateway_t *gw)
         if (vg_journal_open(&jc, &ge->journal, err, sizeof(err)) != 0)
             VG_ERROR("events", "journal_open_failed", "{s:s, s:s, s:s}", "path", cfg->events_file,
                      "error", err, "action", "events go out on MQTT and REST, unjournalled");
-
     }
     vg_gw_events_sync(gw);
     update_active(ge);
