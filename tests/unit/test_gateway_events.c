@@ -204,6 +204,18 @@ static void test_escalation(void **state)
     feed(gw, t0, 0, 5, VG_POSTURE_UPRIGHT);
     feed(gw, t0, 5, 12, VG_POSTURE_LYING);
     assert_true(cam1_fps(gw) == 5);
+    /* the stream's change does not disturb the engine: the same fall stays open */
+    vg_event_list_t open = {0};
+    vg_events_list_open(vg_gw_events_engine(gw), &open);
+    assert_int_equal(open.n, 1);
+    char id[VG_EVENT_ID_MAX];
+    snprintf(id, sizeof(id), "%s", open.v[0].event_id);
+    vg_event_list_clear(&open);
+    feed(gw, t0, 12, 16, VG_POSTURE_LYING);
+    vg_events_list_open(vg_gw_events_engine(gw), &open);
+    assert_int_equal(open.n, 1);
+    assert_string_equal(open.v[0].event_id, id);
+    vg_event_list_free(&open);
     run_loop(gw, 1.6);
     assert_true(cam1_fps(gw) == 2);
     vg_gateway_free(gw);
