@@ -228,8 +228,11 @@ static int parse_rule_key(vg_rule_cfg_t *r, const rule_def_t *d, const char *nam
     return VG_EINVAL;
 }
 
-static int parse_rule(const json_t *obj, const char *key, vg_event_type_t t, vg_rule_cfg_t *r,
-                      vg_jerr_t *err)
+/* Calls fn for every member of the object obj, with its path "key.name" for errors. */
+typedef int (*key_fn)(void *ctx, const char *name, const json_t *v, const char *k,
+                      vg_jerr_t *err);
+
+static int each_key(const json_t *obj, const char *key, key_fn fn, void *ctx, vg_jerr_t *err)
 {
     if (!json_is_object(obj)) {
         vg_jerr_set(err, key, "expected an object");
@@ -241,14 +244,32 @@ static int parse_rule(const json_t *obj, const char *key, vg_event_type_t t, vg_
     {
         char k[200];
         snprintf(k, sizeof(k), "%s.%s", key, name);
-        if (parse_rule_key(r, &rule_defs[t], name, v, k, err) != 0) return VG_EINVAL;
+        if (fn(ctx, name, v, k, err) != 0) return VG_EINVAL;
     }
     return 0;
 }
 
-static int parse_key(vg_events_cfg_t *c, const char *name, const json_t *v, const char *k,
-                     vg_jerr_t *err)
+typedef struct {
+    vg_rule_cfg_t *r;
+    const rule_def_t *d;
+} rule_ctx_t;
+
+static int rule_key(void *ctx, const char *name, const json_t *v, const char *k, vg_jerr_t *err)
 {
+    rule_ctx_t *rc = ctx;
+    return parse_rule_key(rc->r, rc->d, name, v, k, err);
+}
+
+static int parse_rule(const json_t *obj, const char *key, vg_event_type_t t, vg_rule_cfg_t *r,
+                      vg_jerr_t *err)
+{
+    rule_ctx_t rc = {r, &rule_defs[t]};
+    return each_key(obj, key, rule_key, &rc, err);
+}
+
+static int parse_key(void *ctx, const char *name, const json_t *v, const char *k, vg_jerr_t *err)
+{
+    vg_events_cfg_t *c = ctx;
     vg_event_type_t t;
     if (vg_event_type_parse(name, &t) == 0) return parse_rule(v, k, t, &c->rules[t], err);
     if (strcmp(name, "timezone") == 0) {
@@ -274,20 +295,8 @@ int vg_events_cfg_from_json(const json_t *obj, const char *key, vg_events_cfg_t 
     key = key ? key : "events";
     vg_events_cfg_t c;
     vg_events_cfg_default(&c);
-    if (obj && !json_is_null(obj)) {
-        if (!json_is_object(obj)) {
-            vg_jerr_set(err, key, "expected an object");
-            return VG_EINVAL;
-        }
-        const char *name;
-        const json_t *v;
-        json_object_foreach((json_t *)obj, name, v)
-        {
-            char k[160];
-            snprintf(k, sizeof(k), "%s.%s", key, name);
-            if (parse_key(&c, name, v, k, err) != 0) return VG_EINVAL;
-        }
-    }
+    if (obj && !json_is_null(obj) && each_key(obj, key, parse_key, &c, err) != 0)
+        return VG_EINVAL;
     *out = c;
     return 0;
 }

@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define MOD "mqtt"
+
 
 /* A topic level: not empty, no separator, no wildcard. */
 static bool level_ok(const char *s)

@@ -22,7 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define MOD "mqtt"
+
 
 static int set_credentials(struct mosquitto *mosq, const vg_mqtt_cfg_t *cfg)
 {

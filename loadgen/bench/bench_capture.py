@@ -190,11 +190,7 @@ def parse(argv=None):
 
 def main(argv=None):
     args = parse(argv)
-    B.require_built()
-    res = B.main_guard(lambda run: bench(run, args))(B.Run("capture"))
-    if args.json:
-        B.save_json(args.json, res)
-    return res
+    return B.bench_main("capture", bench, args)
 
 
 if __name__ == "__main__":

@@ -159,11 +159,7 @@ def parse(argv=None):
 
 def main(argv=None):
     args = parse(argv)
-    B.require_built()
-    res = B.main_guard(lambda run: bench(run, args))(B.Run("executor"))
-    if args.json:
-        B.save_json(args.json, res)
-    return res
+    return B.bench_main("executor", bench, args)
 
 
 if __name__ == "__main__":

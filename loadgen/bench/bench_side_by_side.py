@@ -516,11 +516,7 @@ def main(argv=None):
     global STAGGER_S
     args = parse(argv)
     STAGGER_S = args.stagger if args.stagger is not None else args.gop
-    B.require_built()
-    res = B.main_guard(lambda run: bench(run, args))(B.Run("side"))
-    if args.json:
-        B.save_json(args.json, res)
-    return res
+    return B.bench_main("side", bench, args)
 
 
 if __name__ == "__main__":

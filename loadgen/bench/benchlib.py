@@ -11,7 +11,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -19,6 +18,8 @@ import time
 import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.dirname(HERE))  # loadgen/, for the soak's helpers
+from soaklib.procs import free_port  # noqa: E402,F401 - shared with the soak
 SRC = os.environ.get("VIGIL_SOURCE_DIR") or os.path.dirname(os.path.dirname(HERE))
 BUILD = os.environ.get("VIGIL_BUILD_DIR") or os.path.join(SRC, "build")
 SHARED = os.environ.get("VIGIL_SHARED_DIR") or os.path.join(SRC, "..", "shared")
@@ -99,14 +100,6 @@ class Run:
             shutil.rmtree(self.dir, ignore_errors=True)
         else:
             log(f"# logs kept in {self.dir}")
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def wait_for(pred, timeout, step=0.1):
@@ -590,6 +583,16 @@ def main_guard(fn):
         finally:
             run.close(ok)
     return wrapped
+
+
+def bench_main(name, bench, args):
+    """A benchmark's main(): checks the build, runs bench(run, args) in a Run called
+    name (always closed), writes the figures to args.json when given, returns them."""
+    require_built()
+    res = main_guard(lambda run: bench(run, args))(Run(name))
+    if args.json:
+        save_json(args.json, res)
+    return res
 
 
 def require_built():

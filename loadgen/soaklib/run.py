@@ -39,6 +39,13 @@ def log(msg):
     print(f"[soak {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
 
 
+def _note_gap(p, t):
+    """Records t - p["last"] as the period's longest gap when it is."""
+    gap = t - p["last"]
+    if gap > p["max_gap"]:
+        p["max_gap"], p["max_gap_at"] = gap, p["last"]
+
+
 class Flow:
     """Inference messages per broker-up period: count and the longest silence."""
 
@@ -60,9 +67,7 @@ class Flow:
             p = self.open
             if p is None:
                 return
-            gap = t - p["last"]
-            if gap > p["max_gap"]:
-                p["max_gap"], p["max_gap_at"] = gap, p["last"]
+            _note_gap(p, t)
             p["last"] = t
             p["count"] += 1
 
@@ -71,9 +76,7 @@ class Flow:
             p, self.open = self.open, None
             if p is None:
                 return
-            gap = t - p["last"]
-            if gap > p["max_gap"]:
-                p["max_gap"], p["max_gap_at"] = gap, p["last"]
+            _note_gap(p, t)
             p["end"] = t
 
 

@@ -427,19 +427,8 @@ class Storm:
             if c.channel == "mqtt-stream":
                 c.topic += f"/{c.stream}"
             if raw is None:
-                body = {}
-                if c.name:
-                    body["command"] = c.name
-                if hasattr(c, "bad_id"):
-                    body["command_id"] = c.bad_id
-                else:
-                    c.cid = self._cid()
-                    body["command_id"] = c.cid
-                if c.channel == "mqtt-instance" and stream_cmd:
-                    body["stream_id"] = c.stream
-                if params is not None:
-                    body["params"] = params
-                raw = json.dumps(body)
+                raw = json.dumps(self._command_body(
+                    c, params, c.channel == "mqtt-instance" and stream_cmd))
             c.payload = raw
         else:
             c.method, c.path, body = self._rest_request(c, params, stream_cmd)
@@ -462,6 +451,10 @@ class Storm:
                 c.cid = self._cid()
                 body["command_id"] = c.cid
             return "POST", "/api/v1/streams", body
+        return "POST", "/api/v1/commands", self._command_body(c, params, stream_cmd)
+
+    def _command_body(self, c, params, with_stream):
+        """A command's JSON body; gives c a fresh command_id unless it carries a bad one."""
         body = {}
         if c.name:
             body["command"] = c.name
@@ -470,11 +463,11 @@ class Storm:
         else:
             c.cid = self._cid()
             body["command_id"] = c.cid
-        if stream_cmd:
-            body["stream_id"] = sid
+        if with_stream:
+            body["stream_id"] = c.stream
         if params is not None:
             body["params"] = params
-        return "POST", "/api/v1/commands", body
+        return body
 
     def _null_code(self, c):
         if c.defect == "bad_command_id":

@@ -297,30 +297,36 @@ static void test_privacy_masks(void **state)
 }
 
 /* Workers and views over limits.h are refused where the configuration enters. */
+/* A config with one stream of n motion detectors; with views > 0 detector i watches the
+ * 8x8 roi at x = (i % views) * 8, so they need min(n, views) distinct views. */
+static void workers_yaml(char *yaml, size_t cap, int n, int views)
+{
+    snprintf(yaml, cap, "instance_id: a\nstreams:\n  - stream_id: s\n    url: rtsp://h/x\n"
+                        "    workers:\n");
+    for (int i = 0; i < n; i++) {
+        size_t len = strlen(yaml);
+        if (views > 0)
+            snprintf(yaml + len, cap - len,
+                     "      - {type: motion_detector, worker_id: m%d, spec: {roi: {x: %d, y: 0, "
+                     "w: 8, h: 8}}}\n",
+                     i, (i % views) * 8);
+        else
+            snprintf(yaml + len, cap - len, "      - {type: motion_detector, worker_id: m%d}\n",
+                     i);
+    }
+}
+
 static void test_limits(void **state)
 {
     (void)state;
-    char yaml[4096] = "instance_id: a\nstreams:\n  - stream_id: s\n    url: rtsp://h/x\n"
-                      "    workers:\n";
-    for (int i = 0; i <= VG_LIMIT_WORKERS_PER_STREAM; i++)
-        snprintf(yaml + strlen(yaml), sizeof(yaml) - strlen(yaml),
-                 "      - {type: motion_detector, worker_id: m%d}\n", i);
+    char yaml[4096];
+    workers_yaml(yaml, sizeof(yaml), VG_LIMIT_WORKERS_PER_STREAM + 1, 0);
     expect_error(yaml, "t.yaml:3:", "key 'streams[0].workers': a stream runs at most 8 workers");
     /* five motion detectors with five rois: five views */
-    snprintf(yaml, sizeof(yaml), "instance_id: a\nstreams:\n  - stream_id: s\n    url: rtsp://h/x\n"
-                                 "    workers:\n");
-    for (int i = 0; i < 5; i++)
-        snprintf(yaml + strlen(yaml), sizeof(yaml) - strlen(yaml),
-                 "      - {type: motion_detector, worker_id: m%d, spec: {roi: {x: %d, y: 0, w: 8, h: 8}}}\n",
-                 i, i * 8);
+    workers_yaml(yaml, sizeof(yaml), 5, 5);
     expect_error(yaml, "t.yaml:3:", "key 'streams[0].workers': the workers need 5 distinct views");
     /* four views are fine, and workers sharing a view count once */
-    snprintf(yaml, sizeof(yaml), "instance_id: a\nstreams:\n  - stream_id: s\n    url: rtsp://h/x\n"
-                                 "    workers:\n");
-    for (int i = 0; i < 8; i++)
-        snprintf(yaml + strlen(yaml), sizeof(yaml) - strlen(yaml),
-                 "      - {type: motion_detector, worker_id: m%d, spec: {roi: {x: %d, y: 0, w: 8, h: 8}}}\n",
-                 i, (i % 4) * 8);
+    workers_yaml(yaml, sizeof(yaml), 8, 4);
     vg_config_t *c = expect_ok(yaml);
     assert_int_equal(vg_config_stream_views(c, &c->streams[0], NULL, 0), 4);
     vg_config_free(c);

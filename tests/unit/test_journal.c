@@ -70,6 +70,14 @@ static void append(vg_journal_t *j, vg_event_t e)
     assert_int_equal(vg_journal_append_event(j, &e, "inst", ""), 0);
 }
 
+/* Opens the journal, appends one fall's start, closes it (a daemon's whole life). */
+static void journal_one(const char *id, double t)
+{
+    vg_journal_t *j = open_journal(0, 0);
+    append(j, event(id, VG_EV_FALL, VG_PHASE_START, t));
+    vg_journal_close(j);
+}
+
 static void test_restore_open_events(void **state)
 {
     (void)state;
@@ -146,15 +154,11 @@ static void test_rotation(void **state)
 static void test_torn_line(void **state)
 {
     (void)state;
-    vg_journal_t *j = open_journal(0, 0);
-    append(j, event("a", VG_EV_FALL, VG_PHASE_START, T0));
-    vg_journal_close(j);
+    journal_one("a", T0);
     FILE *f = fopen(path, "a");
     fputs("{\"event_id\":\"b\",\"type\":\"fa", f); /* the crash */
     fclose(f);
-    j = open_journal(0, 0);
-    append(j, event("c", VG_EV_FALL, VG_PHASE_START, T0 + 1));
-    vg_journal_close(j);
+    journal_one("c", T0 + 1);
     vg_event_list_t open = {0};
     size_t bad = 0;
     assert_int_equal(vg_journal_restore(path, 0, &open, &bad), 0);
@@ -167,9 +171,7 @@ static void test_torn_line(void **state)
 static void test_back_into_the_engine(void **state)
 {
     (void)state;
-    vg_journal_t *j = open_journal(0, 0);
-    append(j, event("0190a1b2-0000-7000-8000-000000000001", VG_EV_FALL, VG_PHASE_START, T0));
-    vg_journal_close(j);
+    journal_one("0190a1b2-0000-7000-8000-000000000001", T0);
     vg_event_list_t open = {0}, out = {0};
     assert_int_equal(vg_journal_restore(path, 0, &open, NULL), 0);
     assert_int_equal(open.n, 1);
