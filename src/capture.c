@@ -262,9 +262,8 @@ static bool cfg_valid(const vg_capture_cfg_t *cfg)
            fps_valid(cfg->fps) && (!tr || !strcmp(tr, "tcp") || !strcmp(tr, "udp")) &&
            cfg->stall_timeout_s >= 0 && cfg->reconnect_initial_s >= 0 &&
            cfg->reconnect_max_s >= 0 && cfg->open_timeout_s >= 0 && cfg->read_timeout_s >= 0 &&
-           cfg->decoder_threads >= 0 && cfg->decoder_threads <= 64 &&
-           cfg->still_interval_s >= 0 && cfg->still_interval_s <= 3600 &&
-           cfg->still_after_s >= 0 && cfg->still_after_s <= 3600 &&
+           cfg->decoder_threads >= 0 && cfg->decoder_threads <= 64 && cfg->still_interval_s >= 0 &&
+           cfg->still_interval_s <= 3600 && cfg->still_after_s >= 0 && cfg->still_after_s <= 3600 &&
            views_valid(cfg->views, cfg->n_views);
 }
 
@@ -299,8 +298,7 @@ static const struct {
      "1 while the view is still: one keyframe per capture.still_interval_s is decoded",
      SERIES(still)},
     {COUNTER, "vigil_stream_frames_repeated_total",
-     "Sampling slots filled with the previous picture while the view was still",
-     SERIES(repeated)},
+     "Sampling slots filled with the previous picture while the view was still", SERIES(repeated)},
     {HISTOGRAM, "vigil_stream_change_decode_delay_seconds",
      "From the read of the last picture seen still to the decode of the first changed one",
      SERIES(change_delay)},
@@ -323,10 +321,11 @@ static void register_metrics(vg_capture_t *c)
     vg_metric_t *info = vg_metric_gauge(
         "vigil_stream_info", "A stream's source URL (credentials redacted)", "stream_id,url");
     c->m.info = vg_metric_series(info, c->cfg.stream_id, c->cfg.url_redacted);
-    vg_metric_t *wake = vg_metric_counter("vigil_stream_activity_wakeups_total",
-                                          "Switches from still to active decoding, by trigger "
-                                          "(view: a decoded picture changed; size: a large P-frame)",
-                                          "stream_id,trigger");
+    vg_metric_t *wake =
+        vg_metric_counter("vigil_stream_activity_wakeups_total",
+                          "Switches from still to active decoding, by trigger "
+                          "(view: a decoded picture changed; size: a large P-frame)",
+                          "stream_id,trigger");
     c->m.wake_view = vg_metric_series(wake, c->cfg.stream_id, "view");
     c->m.wake_size = vg_metric_series(wake, c->cfg.stream_id, "size");
     c->m.cpu = vg_metric_series(vg_metrics_stream_cpu(), c->cfg.stream_id, "capture");

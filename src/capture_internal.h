@@ -24,9 +24,9 @@
 #define VG_CAPTURE_LOG "capture" /* log module */
 #define VG_CAPTURE_FPS_RING 320
 #define VG_CAPTURE_READ_AT_RING 64
-#define VG_CAPTURE_HELD_MAX 512           /* packets of one GOP kept while still */
-#define VG_CAPTURE_HELD_BYTES (8u << 20)  /* ... and their bytes at most */
-#define VG_CAPTURE_DELAY_RING 64          /* change-to-decode delays kept for p50/p95 */
+#define VG_CAPTURE_HELD_MAX 512          /* packets of one GOP kept while still */
+#define VG_CAPTURE_HELD_BYTES (8u << 20) /* ... and their bytes at most */
+#define VG_CAPTURE_DELAY_RING 64         /* change-to-decode delays kept for p50/p95 */
 
 /* How a connection ended. */
 typedef enum {
@@ -77,7 +77,7 @@ typedef struct {
     bool convert_warned;
     /* decode policy (capture_policy.c) */
     vg_decode_policy_t policy;
-    vg_gate_t *gate;        /* the capture's own view-change thumbnail, on luma */
+    vg_gate_t *gate;                     /* the capture's own view-change thumbnail, on luma */
     AVPacket *held[VG_CAPTURE_HELD_MAX]; /* this GOP's packets not decoded while still */
     int n_held;
     size_t held_bytes;
@@ -148,8 +148,7 @@ vg_frame_t *vg_capture_build_frame(vg_capture_t *c, vg_capture_session_t *s, con
 void vg_capture_note_picture(vg_capture_t *c, vg_capture_session_t *s, const AVFrame *pic,
                              double now);
 /* Wall time when the packet with this pts was read (now if unknown). */
-void vg_capture_read_time(const vg_capture_session_t *s, int64_t pts, double *wall,
-                          double *mono);
+void vg_capture_read_time(const vg_capture_session_t *s, int64_t pts, double *wall, double *mono);
 
 /* capture_policy.c: what to decode, sampling, repeats, the view's activity */
 void vg_capture_policy_begin(vg_capture_t *c, vg_capture_session_t *s);

@@ -10,8 +10,10 @@
 
 _Noreturn void vg_die(const char *file, int line, const char *what)
 {
-    fprintf(stderr, "{\"level\":\"fatal\",\"event\":\"check_failed\",\"file\":\"%s\","
-                    "\"line\":%d,\"check\":\"%s\"}\n", file, line, what);
+    fprintf(stderr,
+            "{\"level\":\"fatal\",\"event\":\"check_failed\",\"file\":\"%s\","
+            "\"line\":%d,\"check\":\"%s\"}\n",
+            file, line, what);
     abort();
 }
 
@@ -38,8 +40,7 @@ void *vg_xrealloc(void *p, size_t n)
 
 char *vg_xstrdup(const char *s)
 {
-    if (!s)
-        return NULL;
+    if (!s) return NULL;
     char *d = strdup(s);
     VG_CHECK(d != NULL);
     return d;
@@ -77,10 +78,8 @@ void vg_format_time(double t, char *buf, size_t len)
 {
     time_t secs = (time_t)t;
     int ms = (int)((t - (double)secs) * 1000.0);
-    if (ms < 0)
-        ms = 0;
-    if (ms > 999)
-        ms = 999;
+    if (ms < 0) ms = 0;
+    if (ms > 999) ms = 999;
     struct tm tm;
     gmtime_r(&secs, &tm);
     char base[24];

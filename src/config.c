@@ -25,180 +25,499 @@ static const char *const model_tasks[] = {"detect", "pose", NULL};
 static const char *const transports[] = {"tcp", "udp", NULL};
 static const char *const privacy_modes[] = {"masks", "none", "skeleton", NULL};
 
-
 /* ---- schema ---------------------------------------------------------------- */
 
 static const field_t rect_fields[] = {
-    {.name = "x", .kind = K_INT, .off = OFF(vg_rect_t, x), .def = NULL, .min = 0, .max = 100000, .flags = F_REQUIRED},
-    {.name = "y", .kind = K_INT, .off = OFF(vg_rect_t, y), .def = NULL, .min = 0, .max = 100000, .flags = F_REQUIRED},
-    {.name = "w", .kind = K_INT, .off = OFF(vg_rect_t, w), .def = NULL, .min = 1, .max = 100000, .flags = F_REQUIRED},
-    {.name = "h", .kind = K_INT, .off = OFF(vg_rect_t, h), .def = NULL, .min = 1, .max = 100000, .flags = F_REQUIRED},
+    {.name = "x",
+     .kind = K_INT,
+     .off = OFF(vg_rect_t, x),
+     .def = NULL,
+     .min = 0,
+     .max = 100000,
+     .flags = F_REQUIRED},
+    {.name = "y",
+     .kind = K_INT,
+     .off = OFF(vg_rect_t, y),
+     .def = NULL,
+     .min = 0,
+     .max = 100000,
+     .flags = F_REQUIRED},
+    {.name = "w",
+     .kind = K_INT,
+     .off = OFF(vg_rect_t, w),
+     .def = NULL,
+     .min = 1,
+     .max = 100000,
+     .flags = F_REQUIRED},
+    {.name = "h",
+     .kind = K_INT,
+     .off = OFF(vg_rect_t, h),
+     .def = NULL,
+     .min = 1,
+     .max = 100000,
+     .flags = F_REQUIRED},
 };
-static const schema_t rect_schema = {.what = "rectangle", .fields = rect_fields, .n_fields = VG_ARRAY_LEN(rect_fields), .size = sizeof(vg_rect_t)};
+static const schema_t rect_schema = {.what = "rectangle",
+                                     .fields = rect_fields,
+                                     .n_fields = VG_ARRAY_LEN(rect_fields),
+                                     .size = sizeof(vg_rect_t)};
 
 /* Privacy masks are fractions of the frame, so they hold at any resolution. */
-#define MASK_HINT "privacy masks are fractions of the frame (0..1): divide pixels by the frame's width or height"
+#define MASK_HINT                                                                                  \
+    "privacy masks are fractions of the frame (0..1): divide pixels by the frame's width or "      \
+    "height"
 static const field_t mask_fields[] = {
-    {.name = "x", .kind = K_DBL, .off = OFF(vg_mask_t, x), .def = NULL, .min = 0, .max = 1, .flags = F_REQUIRED, .hint = MASK_HINT},
-    {.name = "y", .kind = K_DBL, .off = OFF(vg_mask_t, y), .def = NULL, .min = 0, .max = 1, .flags = F_REQUIRED, .hint = MASK_HINT},
-    {.name = "w", .kind = K_DBL, .off = OFF(vg_mask_t, w), .def = NULL, .min = 0.0001, .max = 1, .flags = F_REQUIRED, .hint = MASK_HINT},
-    {.name = "h", .kind = K_DBL, .off = OFF(vg_mask_t, h), .def = NULL, .min = 0.0001, .max = 1, .flags = F_REQUIRED, .hint = MASK_HINT},
+    {.name = "x",
+     .kind = K_DBL,
+     .off = OFF(vg_mask_t, x),
+     .def = NULL,
+     .min = 0,
+     .max = 1,
+     .flags = F_REQUIRED,
+     .hint = MASK_HINT},
+    {.name = "y",
+     .kind = K_DBL,
+     .off = OFF(vg_mask_t, y),
+     .def = NULL,
+     .min = 0,
+     .max = 1,
+     .flags = F_REQUIRED,
+     .hint = MASK_HINT},
+    {.name = "w",
+     .kind = K_DBL,
+     .off = OFF(vg_mask_t, w),
+     .def = NULL,
+     .min = 0.0001,
+     .max = 1,
+     .flags = F_REQUIRED,
+     .hint = MASK_HINT},
+    {.name = "h",
+     .kind = K_DBL,
+     .off = OFF(vg_mask_t, h),
+     .def = NULL,
+     .min = 0.0001,
+     .max = 1,
+     .flags = F_REQUIRED,
+     .hint = MASK_HINT},
 };
-static const schema_t mask_schema = {.what = "privacy mask", .fields = mask_fields, .n_fields = VG_ARRAY_LEN(mask_fields), .size = sizeof(vg_mask_t)};
+static const schema_t mask_schema = {.what = "privacy mask",
+                                     .fields = mask_fields,
+                                     .n_fields = VG_ARRAY_LEN(mask_fields),
+                                     .size = sizeof(vg_mask_t)};
 
 static const field_t gate_fields[] = {
     {.name = "enabled", .kind = K_BOOL, .off = OFF(vg_motion_gate_cfg_t, enabled), .def = "true"},
-    {.name = "min_change", .kind = K_DBL, .off = OFF(vg_motion_gate_cfg_t, min_change), .def = "0.003", .min = 0, .max = 1},
-    {.name = "refresh_s", .kind = K_DBL, .off = OFF(vg_motion_gate_cfg_t, refresh_s), .def = "5", .min = 0.1, .max = 600},
+    {.name = "min_change",
+     .kind = K_DBL,
+     .off = OFF(vg_motion_gate_cfg_t, min_change),
+     .def = "0.003",
+     .min = 0,
+     .max = 1},
+    {.name = "refresh_s",
+     .kind = K_DBL,
+     .off = OFF(vg_motion_gate_cfg_t, refresh_s),
+     .def = "5",
+     .min = 0.1,
+     .max = 600},
 };
-static const schema_t gate_schema = {.what = "motion gate", .fields = gate_fields, .n_fields = VG_ARRAY_LEN(gate_fields), .size = 0};
+static const schema_t gate_schema = {
+    .what = "motion gate", .fields = gate_fields, .n_fields = VG_ARRAY_LEN(gate_fields), .size = 0};
 
 static const field_t worker_spec_fields[] = {
-    {.name = "model_id", .kind = K_STR, .off = OFF(vg_worker_cfg_t, model_id), .def = NULL, .flags = F_ID | F_MARK,
+    {.name = "model_id",
+     .kind = K_STR,
+     .off = OFF(vg_worker_cfg_t, model_id),
+     .def = NULL,
+     .flags = F_ID | F_MARK,
      .mark_off = OFF(vg_worker_cfg_t, model_mark)},
-    {.name = "confidence_threshold", .kind = K_DBL, .off = OFF(vg_worker_cfg_t, confidence_threshold), .def = "0.5", .min = 0, .max = 1},
-    {.name = "roi", .kind = K_OBJ, .off = OFF(vg_worker_cfg_t, roi), .def = NULL, .sub = &rect_schema, .flags = F_OPTIONAL_OBJ},
-    {.name = "motion_gate", .kind = K_OBJ, .off = OFF(vg_worker_cfg_t, gate), .def = NULL, .sub = &gate_schema},
+    {.name = "confidence_threshold",
+     .kind = K_DBL,
+     .off = OFF(vg_worker_cfg_t, confidence_threshold),
+     .def = "0.5",
+     .min = 0,
+     .max = 1},
+    {.name = "roi",
+     .kind = K_OBJ,
+     .off = OFF(vg_worker_cfg_t, roi),
+     .def = NULL,
+     .sub = &rect_schema,
+     .flags = F_OPTIONAL_OBJ},
+    {.name = "motion_gate",
+     .kind = K_OBJ,
+     .off = OFF(vg_worker_cfg_t, gate),
+     .def = NULL,
+     .sub = &gate_schema},
 };
-static const schema_t worker_spec_schema = {.what = "worker spec", .fields = worker_spec_fields, .n_fields = VG_ARRAY_LEN(worker_spec_fields), .size = 0};
+static const schema_t worker_spec_schema = {.what = "worker spec",
+                                            .fields = worker_spec_fields,
+                                            .n_fields = VG_ARRAY_LEN(worker_spec_fields),
+                                            .size = 0};
 
 static const field_t worker_fields[] = {
-    {.name = "type", .kind = K_ENUM, .off = OFF(vg_worker_cfg_t, type), .def = NULL, .names = vg_config_worker_types,
+    {.name = "type",
+     .kind = K_ENUM,
+     .off = OFF(vg_worker_cfg_t, type),
+     .def = NULL,
+     .names = vg_config_worker_types,
      .flags = F_REQUIRED},
-    {.name = "worker_id", .kind = K_STR, .off = OFF(vg_worker_cfg_t, worker_id), .def = NULL, .flags = F_ID},
+    {.name = "worker_id",
+     .kind = K_STR,
+     .off = OFF(vg_worker_cfg_t, worker_id),
+     .def = NULL,
+     .flags = F_ID},
     {.name = "spec", .kind = K_OBJ, .off = 0, .def = NULL, .sub = &worker_spec_schema},
 };
-static const schema_t worker_schema = {.what = "worker", .fields = worker_fields, .n_fields = VG_ARRAY_LEN(worker_fields), .size = sizeof(vg_worker_cfg_t),
+static const schema_t worker_schema = {.what = "worker",
+                                       .fields = worker_fields,
+                                       .n_fields = VG_ARRAY_LEN(worker_fields),
+                                       .size = sizeof(vg_worker_cfg_t),
                                        .has_mark = true,
                                        .mark_off = OFF(vg_worker_cfg_t, mark)};
 
 static const field_t stream_fields[] = {
-    {.name = "stream_id", .kind = K_STR, .off = OFF(vg_stream_cfg_t, stream_id), .def = NULL, .flags = F_REQUIRED | F_ID},
-    {.name = "rtsp_url", .kind = K_STR, .off = OFF(vg_stream_cfg_t, rtsp_url_raw), .def = NULL, .flags = F_MARK,
+    {.name = "stream_id",
+     .kind = K_STR,
+     .off = OFF(vg_stream_cfg_t, stream_id),
+     .def = NULL,
+     .flags = F_REQUIRED | F_ID},
+    {.name = "rtsp_url",
+     .kind = K_STR,
+     .off = OFF(vg_stream_cfg_t, rtsp_url_raw),
+     .def = NULL,
+     .flags = F_MARK,
      .mark_off = OFF(vg_stream_cfg_t, url_mark)},
-    {.name = "url", .kind = K_STR, .off = OFF(vg_stream_cfg_t, url_raw), .def = NULL, .flags = F_MARK,
+    {.name = "url",
+     .kind = K_STR,
+     .off = OFF(vg_stream_cfg_t, url_raw),
+     .def = NULL,
+     .flags = F_MARK,
      .mark_off = OFF(vg_stream_cfg_t, url_mark)},
-    {.name = "source_id", .kind = K_STR, .off = OFF(vg_stream_cfg_t, source_id), .def = NULL, .flags = F_MARK,
+    {.name = "source_id",
+     .kind = K_STR,
+     .off = OFF(vg_stream_cfg_t, source_id),
+     .def = NULL,
+     .flags = F_MARK,
      .mark_off = OFF(vg_stream_cfg_t, source_mark)},
-    {.name = "fps", .kind = K_DBL, .off = OFF(vg_stream_cfg_t, fps), .def = "5", .min = 0.01, .max = 30},
+    {.name = "fps",
+     .kind = K_DBL,
+     .off = OFF(vg_stream_cfg_t, fps),
+     .def = "5",
+     .min = 0.01,
+     .max = 30},
     {.name = "enabled", .kind = K_BOOL, .off = OFF(vg_stream_cfg_t, enabled), .def = "true"},
-    {.name = "workers", .kind = K_LIST, .off = OFF(vg_stream_cfg_t, workers), .def = NULL, .sub = &worker_schema,
+    {.name = "workers",
+     .kind = K_LIST,
+     .off = OFF(vg_stream_cfg_t, workers),
+     .def = NULL,
+     .sub = &worker_schema,
      .count_off = CNT(vg_stream_cfg_t, n_workers)},
-    {.name = "privacy_masks", .kind = K_LIST, .off = OFF(vg_stream_cfg_t, privacy_masks), .def = NULL, .sub = &mask_schema,
+    {.name = "privacy_masks",
+     .kind = K_LIST,
+     .off = OFF(vg_stream_cfg_t, privacy_masks),
+     .def = NULL,
+     .sub = &mask_schema,
      .count_off = CNT(vg_stream_cfg_t, n_privacy_masks)},
-    {.name = "privacy", .kind = K_ENUM, .off = OFF(vg_stream_cfg_t, privacy), .def = "masks", .names = privacy_modes},
-    {.name = "room_id", .kind = K_STR, .off = OFF(vg_stream_cfg_t, room_id), .def = NULL, .flags = F_ID},
-    {.name = "zones", .kind = K_JSON, .off = OFF(vg_stream_cfg_t, zones), .parse = vg_cfg_parse_zones},
-    {.name = "events", .kind = K_JSON, .off = OFF(vg_stream_cfg_t, events), .parse = vg_cfg_parse_events},
-    {.name = "on_event", .kind = K_JSON, .off = OFF(vg_stream_cfg_t, on_event), .parse = vg_cfg_parse_on_event},
+    {.name = "privacy",
+     .kind = K_ENUM,
+     .off = OFF(vg_stream_cfg_t, privacy),
+     .def = "masks",
+     .names = privacy_modes},
+    {.name = "room_id",
+     .kind = K_STR,
+     .off = OFF(vg_stream_cfg_t, room_id),
+     .def = NULL,
+     .flags = F_ID},
+    {.name = "zones",
+     .kind = K_JSON,
+     .off = OFF(vg_stream_cfg_t, zones),
+     .parse = vg_cfg_parse_zones},
+    {.name = "events",
+     .kind = K_JSON,
+     .off = OFF(vg_stream_cfg_t, events),
+     .parse = vg_cfg_parse_events},
+    {.name = "on_event",
+     .kind = K_JSON,
+     .off = OFF(vg_stream_cfg_t, on_event),
+     .parse = vg_cfg_parse_on_event},
 };
-static const schema_t stream_schema = {.what = "stream", .fields = stream_fields, .n_fields = VG_ARRAY_LEN(stream_fields), .size = sizeof(vg_stream_cfg_t),
+static const schema_t stream_schema = {.what = "stream",
+                                       .fields = stream_fields,
+                                       .n_fields = VG_ARRAY_LEN(stream_fields),
+                                       .size = sizeof(vg_stream_cfg_t),
                                        .has_mark = true,
                                        .mark_off = OFF(vg_stream_cfg_t, mark)};
 
 static const field_t model_fields[] = {
-    {.name = "model_id", .kind = K_STR, .off = OFF(vg_model_cfg_t, model_id), .def = NULL, .flags = F_REQUIRED | F_ID},
-    {.name = "format", .kind = K_ENUM, .off = OFF(vg_model_cfg_t, format), .def = "darknet", .names = model_formats},
+    {.name = "model_id",
+     .kind = K_STR,
+     .off = OFF(vg_model_cfg_t, model_id),
+     .def = NULL,
+     .flags = F_REQUIRED | F_ID},
+    {.name = "format",
+     .kind = K_ENUM,
+     .off = OFF(vg_model_cfg_t, format),
+     .def = "darknet",
+     .names = model_formats},
     {.name = "config", .kind = K_STR, .off = OFF(vg_model_cfg_t, config), .def = NULL},
     {.name = "weights", .kind = K_STR, .off = OFF(vg_model_cfg_t, weights), .def = NULL},
     {.name = "labels", .kind = K_STR, .off = OFF(vg_model_cfg_t, labels), .def = NULL},
-    {.name = "input_size", .kind = K_INT, .off = OFF(vg_model_cfg_t, input_size), .def = "320", .min = 32, .max = 2048},
-    {.name = "task", .kind = K_ENUM, .off = OFF(vg_model_cfg_t, task), .def = "detect", .names = model_tasks},
+    {.name = "input_size",
+     .kind = K_INT,
+     .off = OFF(vg_model_cfg_t, input_size),
+     .def = "320",
+     .min = 32,
+     .max = 2048},
+    {.name = "task",
+     .kind = K_ENUM,
+     .off = OFF(vg_model_cfg_t, task),
+     .def = "detect",
+     .names = model_tasks},
 };
-static const schema_t model_schema = {.what = "model", .fields = model_fields, .n_fields = VG_ARRAY_LEN(model_fields), .size = sizeof(vg_model_cfg_t),
-                                      .has_mark = true, .mark_off = OFF(vg_model_cfg_t, mark)};
+static const schema_t model_schema = {.what = "model",
+                                      .fields = model_fields,
+                                      .n_fields = VG_ARRAY_LEN(model_fields),
+                                      .size = sizeof(vg_model_cfg_t),
+                                      .has_mark = true,
+                                      .mark_off = OFF(vg_model_cfg_t, mark)};
 
 static const field_t tls_fields[] = {
-    {.name = "ca_file", .kind = K_PATH, .off = OFF(vg_tls_cfg_t, ca_file), .def = "", .flags = F_FILE},
-    {.name = "cert_file", .kind = K_PATH, .off = OFF(vg_tls_cfg_t, cert_file), .def = "", .flags = F_FILE},
-    {.name = "key_file", .kind = K_PATH, .off = OFF(vg_tls_cfg_t, key_file), .def = "", .flags = F_FILE},
+    {.name = "ca_file",
+     .kind = K_PATH,
+     .off = OFF(vg_tls_cfg_t, ca_file),
+     .def = "",
+     .flags = F_FILE},
+    {.name = "cert_file",
+     .kind = K_PATH,
+     .off = OFF(vg_tls_cfg_t, cert_file),
+     .def = "",
+     .flags = F_FILE},
+    {.name = "key_file",
+     .kind = K_PATH,
+     .off = OFF(vg_tls_cfg_t, key_file),
+     .def = "",
+     .flags = F_FILE},
 };
-static const schema_t tls_schema = {.what = "mqtt.tls", .fields = tls_fields, .n_fields = VG_ARRAY_LEN(tls_fields), .size = 0};
+static const schema_t tls_schema = {
+    .what = "mqtt.tls", .fields = tls_fields, .n_fields = VG_ARRAY_LEN(tls_fields), .size = 0};
 
 static const field_t mqtt_fields[] = {
     {.name = "enabled", .kind = K_BOOL, .off = OFF(vg_mqtt_cfg_t, enabled), .def = "true"},
     {.name = "host", .kind = K_STR, .off = OFF(vg_mqtt_cfg_t, host), .def = "127.0.0.1"},
-    {.name = "port", .kind = K_INT, .off = OFF(vg_mqtt_cfg_t, port), .def = "1883", .min = 1, .max = 65535},
+    {.name = "port",
+     .kind = K_INT,
+     .off = OFF(vg_mqtt_cfg_t, port),
+     .def = "1883",
+     .min = 1,
+     .max = 65535},
     {.name = "client_id", .kind = K_STR, .off = OFF(vg_mqtt_cfg_t, client_id), .def = ""},
     {.name = "username", .kind = K_STR, .off = OFF(vg_mqtt_cfg_t, username), .def = ""},
-    {.name = "password_file", .kind = K_PATH, .off = OFF(vg_mqtt_cfg_t, password_file), .def = "", .flags = F_FILE},
+    {.name = "password_file",
+     .kind = K_PATH,
+     .off = OFF(vg_mqtt_cfg_t, password_file),
+     .def = "",
+     .flags = F_FILE},
     {.name = "tls", .kind = K_OBJ, .off = OFF(vg_mqtt_cfg_t, tls), .def = NULL, .sub = &tls_schema},
-    {.name = "keepalive_s", .kind = K_INT, .off = OFF(vg_mqtt_cfg_t, keepalive_s), .def = "30", .min = 5, .max = 3600},
+    {.name = "keepalive_s",
+     .kind = K_INT,
+     .off = OFF(vg_mqtt_cfg_t, keepalive_s),
+     .def = "30",
+     .min = 5,
+     .max = 3600},
     {.name = "topic_prefix", .kind = K_STR, .off = OFF(vg_mqtt_cfg_t, topic_prefix), .def = "care"},
     {.name = "qos", .kind = K_INT, .off = OFF(vg_mqtt_cfg_t, qos), .def = "1", .min = 0, .max = 2},
-    {.name = "outbox_limit", .kind = K_INT, .off = OFF(vg_mqtt_cfg_t, outbox_limit), .def = "10000", .min = 0, .max = 10000000},
+    {.name = "outbox_limit",
+     .kind = K_INT,
+     .off = OFF(vg_mqtt_cfg_t, outbox_limit),
+     .def = "10000",
+     .min = 0,
+     .max = 10000000},
 };
-static const schema_t mqtt_schema = {.what = "mqtt", .fields = mqtt_fields, .n_fields = VG_ARRAY_LEN(mqtt_fields), .size = 0};
+static const schema_t mqtt_schema = {
+    .what = "mqtt", .fields = mqtt_fields, .n_fields = VG_ARRAY_LEN(mqtt_fields), .size = 0};
 
 static const field_t http_fields[] = {
     {.name = "listen", .kind = K_STR, .off = OFF(vg_http_cfg_t, listen), .def = "127.0.0.1:8080"},
-    {.name = "auth_token_file", .kind = K_PATH, .off = OFF(vg_http_cfg_t, auth_token_file), .def = "", .flags = F_FILE},
+    {.name = "auth_token_file",
+     .kind = K_PATH,
+     .off = OFF(vg_http_cfg_t, auth_token_file),
+     .def = "",
+     .flags = F_FILE},
     {.name = "auth_reads", .kind = K_BOOL, .off = OFF(vg_http_cfg_t, auth_reads), .def = "false"},
     {.name = "web_root", .kind = K_PATH, .off = OFF(vg_http_cfg_t, web_root), .def = "web"},
-    {.name = "max_connections", .kind = K_INT, .off = OFF(vg_http_cfg_t, max_connections), .def = "64", .min = 1, .max = 10000},
+    {.name = "max_connections",
+     .kind = K_INT,
+     .off = OFF(vg_http_cfg_t, max_connections),
+     .def = "64",
+     .min = 1,
+     .max = 10000},
 };
-static const schema_t http_schema = {.what = "http", .fields = http_fields, .n_fields = VG_ARRAY_LEN(http_fields), .size = 0};
+static const schema_t http_schema = {
+    .what = "http", .fields = http_fields, .n_fields = VG_ARRAY_LEN(http_fields), .size = 0};
 
 static const field_t capture_fields[] = {
-    {.name = "rtsp_transport", .kind = K_ENUM_STR, .off = OFF(vg_capture_cfg_defaults_t, rtsp_transport), .def = "tcp",
+    {.name = "rtsp_transport",
+     .kind = K_ENUM_STR,
+     .off = OFF(vg_capture_cfg_defaults_t, rtsp_transport),
+     .def = "tcp",
      .names = transports},
-    {.name = "stall_timeout_s", .kind = K_DBL, .off = OFF(vg_capture_cfg_defaults_t, stall_timeout_s), .def = "5", .min = 0.5, .max = 600},
-    {.name = "reconnect_initial_s", .kind = K_DBL,
-     .off = OFF(vg_capture_cfg_defaults_t, reconnect_initial_s), .def = "0.5", .min = 0.01,
+    {.name = "stall_timeout_s",
+     .kind = K_DBL,
+     .off = OFF(vg_capture_cfg_defaults_t, stall_timeout_s),
+     .def = "5",
+     .min = 0.5,
      .max = 600},
-    {.name = "reconnect_max_s", .kind = K_DBL,
-     .off = OFF(vg_capture_cfg_defaults_t, reconnect_max_s), .def = "10", .min = 0.01,
+    {.name = "reconnect_initial_s",
+     .kind = K_DBL,
+     .off = OFF(vg_capture_cfg_defaults_t, reconnect_initial_s),
+     .def = "0.5",
+     .min = 0.01,
+     .max = 600},
+    {.name = "reconnect_max_s",
+     .kind = K_DBL,
+     .off = OFF(vg_capture_cfg_defaults_t, reconnect_max_s),
+     .def = "10",
+     .min = 0.01,
      .max = 3600},
-    {.name = "allow_files", .kind = K_BOOL, .off = OFF(vg_capture_cfg_defaults_t, allow_files), .def = "false"},
-    {.name = "still_interval_s", .kind = K_DBL,
-     .off = OFF(vg_capture_cfg_defaults_t, still_interval_s), .def = "2", .min = 0, .max = 3600},
-    {.name = "still_after_s", .kind = K_DBL,
-     .off = OFF(vg_capture_cfg_defaults_t, still_after_s), .def = "3", .min = 0.5, .max = 3600},
+    {.name = "allow_files",
+     .kind = K_BOOL,
+     .off = OFF(vg_capture_cfg_defaults_t, allow_files),
+     .def = "false"},
+    {.name = "still_interval_s",
+     .kind = K_DBL,
+     .off = OFF(vg_capture_cfg_defaults_t, still_interval_s),
+     .def = "2",
+     .min = 0,
+     .max = 3600},
+    {.name = "still_after_s",
+     .kind = K_DBL,
+     .off = OFF(vg_capture_cfg_defaults_t, still_after_s),
+     .def = "3",
+     .min = 0.5,
+     .max = 3600},
 };
-static const schema_t capture_schema = {.what = "capture", .fields = capture_fields, .n_fields = VG_ARRAY_LEN(capture_fields), .size = 0};
+static const schema_t capture_schema = {.what = "capture",
+                                        .fields = capture_fields,
+                                        .n_fields = VG_ARRAY_LEN(capture_fields),
+                                        .size = 0};
 
 /* Nested objects whose keys land directly in vg_config_t use offset 0. */
 static const field_t log_fields[] = {
-    {.name = "level", .kind = K_ENUM, .off = OFF(vg_config_t, log_level), .def = "info", .names = log_levels},
+    {.name = "level",
+     .kind = K_ENUM,
+     .off = OFF(vg_config_t, log_level),
+     .def = "info",
+     .names = log_levels},
 };
-static const schema_t log_schema = {.what = "log", .fields = log_fields, .n_fields = VG_ARRAY_LEN(log_fields), .size = 0};
+static const schema_t log_schema = {
+    .what = "log", .fields = log_fields, .n_fields = VG_ARRAY_LEN(log_fields), .size = 0};
 static const field_t telemetry_fields[] = {
-    {.name = "interval_s", .kind = K_INT, .off = OFF(vg_config_t, telemetry_interval_s), .def = "30", .min = 1, .max = 86400},
+    {.name = "interval_s",
+     .kind = K_INT,
+     .off = OFF(vg_config_t, telemetry_interval_s),
+     .def = "30",
+     .min = 1,
+     .max = 86400},
 };
-static const schema_t telemetry_schema = {.what = "telemetry", .fields = telemetry_fields, .n_fields = VG_ARRAY_LEN(telemetry_fields), .size = 0};
+static const schema_t telemetry_schema = {.what = "telemetry",
+                                          .fields = telemetry_fields,
+                                          .n_fields = VG_ARRAY_LEN(telemetry_fields),
+                                          .size = 0};
 static const field_t inference_fields[] = {
-    {.name = "threads", .kind = K_INT, .off = OFF(vg_config_t, inference_threads), .def = "0", .min = 0, .max = 256},
+    {.name = "threads",
+     .kind = K_INT,
+     .off = OFF(vg_config_t, inference_threads),
+     .def = "0",
+     .min = 0,
+     .max = 256},
 };
-static const schema_t inference_schema = {.what = "inference", .fields = inference_fields, .n_fields = VG_ARRAY_LEN(inference_fields), .size = 0};
+static const schema_t inference_schema = {.what = "inference",
+                                          .fields = inference_fields,
+                                          .n_fields = VG_ARRAY_LEN(inference_fields),
+                                          .size = 0};
 static const field_t shard_fields[] = {
-    {.name = "index", .kind = K_INT, .off = OFF(vg_config_t, shard_index), .def = "0", .min = 0, .max = 65535, .flags = F_ENV},
-    {.name = "count", .kind = K_INT, .off = OFF(vg_config_t, shard_count), .def = "1", .min = 1, .max = 65536},
+    {.name = "index",
+     .kind = K_INT,
+     .off = OFF(vg_config_t, shard_index),
+     .def = "0",
+     .min = 0,
+     .max = 65535,
+     .flags = F_ENV},
+    {.name = "count",
+     .kind = K_INT,
+     .off = OFF(vg_config_t, shard_count),
+     .def = "1",
+     .min = 1,
+     .max = 65536},
 };
-static const schema_t shard_schema = {.what = "shard", .fields = shard_fields, .n_fields = VG_ARRAY_LEN(shard_fields), .size = 0};
+static const schema_t shard_schema = {
+    .what = "shard", .fields = shard_fields, .n_fields = VG_ARRAY_LEN(shard_fields), .size = 0};
 
 static const field_t root_fields[] = {
-    {.name = "instance_id", .kind = K_STR, .off = OFF(vg_config_t, instance_id), .def = NULL, .flags = F_REQUIRED | F_ID | F_ENV},
-    {.name = "deployment_mode", .kind = K_ENUM, .off = OFF(vg_config_t, deployment_mode), .def = "multi_stream",
+    {.name = "instance_id",
+     .kind = K_STR,
+     .off = OFF(vg_config_t, instance_id),
+     .def = NULL,
+     .flags = F_REQUIRED | F_ID | F_ENV},
+    {.name = "deployment_mode",
+     .kind = K_ENUM,
+     .off = OFF(vg_config_t, deployment_mode),
+     .def = "multi_stream",
      .names = deploy_modes},
     {.name = "log", .kind = K_OBJ, .off = 0, .def = NULL, .sub = &log_schema},
-    {.name = "mqtt", .kind = K_OBJ, .off = OFF(vg_config_t, mqtt), .def = NULL, .sub = &mqtt_schema},
-    {.name = "http", .kind = K_OBJ, .off = OFF(vg_config_t, http), .def = NULL, .sub = &http_schema},
+    {.name = "mqtt",
+     .kind = K_OBJ,
+     .off = OFF(vg_config_t, mqtt),
+     .def = NULL,
+     .sub = &mqtt_schema},
+    {.name = "http",
+     .kind = K_OBJ,
+     .off = OFF(vg_config_t, http),
+     .def = NULL,
+     .sub = &http_schema},
     {.name = "telemetry", .kind = K_OBJ, .off = 0, .def = NULL, .sub = &telemetry_schema},
     {.name = "state_file", .kind = K_PATH, .off = OFF(vg_config_t, state_file), .def = ""},
     {.name = "events_file", .kind = K_PATH, .off = OFF(vg_config_t, events_file), .def = ""},
-    {.name = "events_file_max_mb", .kind = K_INT, .off = OFF(vg_config_t, events_file_max_mb), .def = "16", .min = 1, .max = 4096},
-    {.name = "events_file_keep", .kind = K_INT, .off = OFF(vg_config_t, events_file_keep), .def = "3", .min = 1, .max = 99},
+    {.name = "events_file_max_mb",
+     .kind = K_INT,
+     .off = OFF(vg_config_t, events_file_max_mb),
+     .def = "16",
+     .min = 1,
+     .max = 4096},
+    {.name = "events_file_keep",
+     .kind = K_INT,
+     .off = OFF(vg_config_t, events_file_keep),
+     .def = "3",
+     .min = 1,
+     .max = 99},
     {.name = "models_dir", .kind = K_PATH, .off = OFF(vg_config_t, models_dir), .def = "models"},
-    {.name = "models", .kind = K_LIST, .off = OFF(vg_config_t, models), .def = NULL, .sub = &model_schema,
+    {.name = "models",
+     .kind = K_LIST,
+     .off = OFF(vg_config_t, models),
+     .def = NULL,
+     .sub = &model_schema,
      .count_off = CNT(vg_config_t, n_models)},
     {.name = "inference", .kind = K_OBJ, .off = 0, .def = NULL, .sub = &inference_schema},
-    {.name = "stream_url_template", .kind = K_STR, .off = OFF(vg_config_t, stream_url_template), .def = ""},
-    {.name = "capture", .kind = K_OBJ, .off = OFF(vg_config_t, capture), .def = NULL, .sub = &capture_schema},
-    {.name = "streams", .kind = K_LIST, .off = OFF(vg_config_t, streams), .def = NULL, .sub = &stream_schema,
+    {.name = "stream_url_template",
+     .kind = K_STR,
+     .off = OFF(vg_config_t, stream_url_template),
+     .def = ""},
+    {.name = "capture",
+     .kind = K_OBJ,
+     .off = OFF(vg_config_t, capture),
+     .def = NULL,
+     .sub = &capture_schema},
+    {.name = "streams",
+     .kind = K_LIST,
+     .off = OFF(vg_config_t, streams),
+     .def = NULL,
+     .sub = &stream_schema,
      .count_off = CNT(vg_config_t, n_streams)},
     {.name = "shard", .kind = K_OBJ, .off = 0, .def = NULL, .sub = &shard_schema},
 };
-const schema_t vg_config_root_schema = {.what = "config", .fields = root_fields, .n_fields = VG_ARRAY_LEN(root_fields), .size = sizeof(vg_config_t)};
+const schema_t vg_config_root_schema = {.what = "config",
+                                        .fields = root_fields,
+                                        .n_fields = VG_ARRAY_LEN(root_fields),
+                                        .size = sizeof(vg_config_t)};
 const schema_t *const vg_config_stream_schema = &stream_schema;
 const schema_t *const vg_config_worker_schema = &worker_schema;
 
@@ -217,8 +536,8 @@ void vg_cfg_report(ctx_t *c, bool warning, vg_mark_t m, const char *fmt, ...)
     va_start(ap, fmt);
     VG_CHECK(vasprintf(&text, fmt, ap) >= 0);
     va_end(ap);
-    char *msg = vg_xasprintf("%s:%d:%d: %s%s", c->name, m.line, m.col,
-                             warning ? "warning: " : "", text);
+    char *msg =
+        vg_xasprintf("%s:%d:%d: %s%s", c->name, m.line, m.col, warning ? "warning: " : "", text);
     free(text);
     if (warning)
         diag_push(&c->diag->warnings, &c->diag->n_warnings, msg);
@@ -260,8 +579,7 @@ static const char *node_kind(const yaml_node_t *n)
 static size_t edit_distance(const char *a, const char *b)
 {
     size_t la = strlen(a), lb = strlen(b);
-    if (la > 40 || lb > 40)
-        return 99;
+    if (la > 40 || lb > 40) return 99;
     size_t row[41];
     for (size_t j = 0; j <= lb; j++)
         row[j] = j;
@@ -300,8 +618,7 @@ static bool parse_double(const char *s, double *out)
     char *end;
     errno = 0;
     double v = strtod(s, &end);
-    if (end == s || *end || errno || !isfinite(v))
-        return false;
+    if (end == s || *end || errno || !isfinite(v)) return false;
     *out = v;
     return true;
 }
@@ -310,10 +627,8 @@ static bool parse_bool(const char *s, bool *out)
 {
     static const char *const yes[] = {"true", "yes", "on"}, *const no[] = {"false", "no", "off"};
     for (size_t i = 0; i < VG_ARRAY_LEN(yes); i++) {
-        if (strcasecmp(s, yes[i]) == 0)
-            return (*out = true);
-        if (strcasecmp(s, no[i]) == 0)
-            return !(*out = false);
+        if (strcasecmp(s, yes[i]) == 0) return (*out = true);
+        if (strcasecmp(s, no[i]) == 0) return !(*out = false);
     }
     return false;
 }
@@ -321,8 +636,7 @@ static bool parse_bool(const char *s, bool *out)
 static int enum_index(const char *const *names, const char *s)
 {
     for (int i = 0; names[i]; i++)
-        if (strcmp(names[i], s) == 0)
-            return i;
+        if (strcmp(names[i], s) == 0) return i;
     return -1;
 }
 
@@ -333,8 +647,7 @@ static char *join_names(const char *const *names)
         len += strlen(names[i]) + 3;
     char *out = vg_xcalloc(1, len);
     for (int i = 0; names[i]; i++) {
-        if (i)
-            strcat(out, " | ");
+        if (i) strcat(out, " | ");
         strcat(out, names[i]);
     }
     return out;
@@ -342,8 +655,7 @@ static char *join_names(const char *const *names)
 
 char *vg_cfg_resolve_path(const char *dir, const char *p)
 {
-    if (!p || !*p || p[0] == '/' || !dir || !*dir || strcmp(dir, ".") == 0)
-        return vg_xstrdup(p);
+    if (!p || !*p || p[0] == '/' || !dir || !*dir || strcmp(dir, ".") == 0) return vg_xstrdup(p);
     return vg_xasprintf("%s/%s", dir, p);
 }
 
@@ -462,8 +774,7 @@ static void walk_mapping(ctx_t *c, const schema_t *s, void *base, yaml_node_t *m
 
 static void walk_field(ctx_t *c, const field_t *f, void *base, yaml_node_t *v, const char *key)
 {
-    if (f->flags & F_MARK)
-        *(vg_mark_t *)((char *)base + f->mark_off) = node_mark(v);
+    if (f->flags & F_MARK) *(vg_mark_t *)((char *)base + f->mark_off) = node_mark(v);
     if (f->kind == K_OBJ) {
         if (v->type != YAML_MAPPING_NODE) {
             vg_cfg_report(c, false, node_mark(v), "key '%s': expected a mapping, got %s", key,
@@ -496,8 +807,7 @@ static void walk_field(ctx_t *c, const field_t *f, void *base, yaml_node_t *v, c
             char sub[300];
             snprintf(sub, sizeof(sub), "%.250s[%zu]", key, i);
             vg_cfg_apply_defaults(c, f->sub, elem);
-            if (f->sub->has_mark)
-                *(vg_mark_t *)(elem + f->sub->mark_off) = node_mark(item);
+            if (f->sub->has_mark) *(vg_mark_t *)(elem + f->sub->mark_off) = node_mark(item);
             if (item->type != YAML_MAPPING_NODE)
                 vg_cfg_report(c, false, node_mark(item), "key '%s': expected a mapping, got %s",
                               sub, node_kind(item));
@@ -587,8 +897,7 @@ static void walk_mapping(ctx_t *c, const schema_t *s, void *base, yaml_node_t *m
 vg_mark_t vg_cfg_mark(const ctx_t *c, const char *key)
 {
     for (size_t i = 0; i < c->n_keys; i++)
-        if (strcmp(c->keys[i], key) == 0)
-            return c->marks[i];
+        if (strcmp(c->keys[i], key) == 0) return c->marks[i];
     return (vg_mark_t){0, 0};
 }
 
@@ -653,20 +962,18 @@ int vg_config_load(const char *path, vg_config_t **out, vg_diag_t *diag)
     *out = NULL;
     FILE *f = fopen(path, "rb");
     if (!f) {
-        char *msg = vg_xasprintf("%s:0:0: cannot open configuration file: %s", path,
-                                 strerror(errno));
+        char *msg =
+            vg_xasprintf("%s:0:0: cannot open configuration file: %s", path, strerror(errno));
         diag_push(&diag->errors, &diag->n_errors, msg);
         return VG_EIO;
     }
     char *buf = NULL;
     size_t len = 0, cap = 0;
     for (;;) {
-        if (len + 4096 > cap)
-            buf = vg_xrealloc(buf, cap = cap * 2 + 8192);
+        if (len + 4096 > cap) buf = vg_xrealloc(buf, cap = cap * 2 + 8192);
         size_t n = fread(buf + len, 1, cap - len, f);
         len += n;
-        if (n == 0 || len > 16 * 1024 * 1024)
-            break;
+        if (n == 0 || len > 16 * 1024 * 1024) break;
     }
     fclose(f);
     char *dir = vg_xstrdup(path);
@@ -683,8 +990,7 @@ int vg_config_load(const char *path, vg_config_t **out, vg_diag_t *diag)
 
 void vg_config_free(vg_config_t *cfg)
 {
-    if (!cfg)
-        return;
+    if (!cfg) return;
     for (size_t i = 0; i < cfg->n_streams; i++) {
         vg_stream_cfg_t *st = &cfg->streams[i];
         free(st->url);

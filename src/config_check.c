@@ -11,8 +11,8 @@
 #include <string.h>
 #include <unistd.h>
 
-static void check_model_file(ctx_t *c, const vg_model_cfg_t *m, const char *key,
-                             char **path, const char *models_dir)
+static void check_model_file(ctx_t *c, const vg_model_cfg_t *m, const char *key, char **path,
+                             const char *models_dir)
 {
     if (!*path || !**path) {
         vg_cfg_report(c, false, m->mark, "model '%s': key '%s' is required for format %s",
@@ -31,12 +31,11 @@ static void check_models(ctx_t *c, vg_config_t *cfg)
 {
     for (size_t i = 0; i < cfg->n_models; i++) {
         vg_model_cfg_t *m = &cfg->models[i];
-        if (!m->model_id)
-            continue;
+        if (!m->model_id) continue;
         for (size_t j = 0; j < i; j++)
             if (cfg->models[j].model_id && strcmp(cfg->models[j].model_id, m->model_id) == 0)
-                vg_cfg_report(c, false, m->mark, "key 'models[%zu].model_id': '%s' is defined twice",
-                              i, m->model_id);
+                vg_cfg_report(c, false, m->mark,
+                              "key 'models[%zu].model_id': '%s' is defined twice", i, m->model_id);
         if (m->format == VG_MODEL_BUILTIN) {
             if (strcmp(m->model_id, "builtin-hog") != 0)
                 vg_cfg_report(c, false, m->mark,
@@ -51,8 +50,9 @@ static void check_models(ctx_t *c, vg_config_t *cfg)
             free(m->labels);
             m->labels = full;
             if (access(full, R_OK) != 0)
-                vg_cfg_report(c, false, m->mark, "model '%s': key 'labels': cannot read file '%s': %s",
-                              m->model_id, full, strerror(errno));
+                vg_cfg_report(c, false, m->mark,
+                              "model '%s': key 'labels': cannot read file '%s': %s", m->model_id,
+                              full, strerror(errno));
         }
     }
     /* builtin-hog is always available, so a configuration without model files detects people */
@@ -70,8 +70,7 @@ static void check_models(ctx_t *c, vg_config_t *cfg)
 static const vg_model_cfg_t *first_model(const vg_config_t *cfg, vg_model_task_t task)
 {
     for (size_t i = 0; i < cfg->n_models; i++)
-        if (cfg->models[i].task == task)
-            return &cfg->models[i];
+        if (cfg->models[i].task == task) return &cfg->models[i];
     return NULL;
 }
 
@@ -87,8 +86,7 @@ void vg_cfg_check_worker(ctx_t *c, const vg_config_t *cfg, vg_worker_cfg_t *w, c
     char k[320];
     vg_model_task_t need = w->type == VG_WORKER_POSE ? VG_TASK_POSE : VG_TASK_DETECT;
     bool uses_model = w->type == VG_WORKER_PERSON || w->type == VG_WORKER_POSE;
-    if (!w->worker_id)
-        w->worker_id = vg_xstrdup(vg_worker_type_name(w->type));
+    if (!w->worker_id) w->worker_id = vg_xstrdup(vg_worker_type_name(w->type));
     w->available = true;
     if (!uses_model) {
         if (w->model_id)
@@ -105,8 +103,9 @@ void vg_cfg_check_worker(ctx_t *c, const vg_config_t *cfg, vg_worker_cfg_t *w, c
         else if (m->task != need)
             vg_cfg_report(c, false, w->model_mark,
                           "key '%s': model '%s' has task %s, %s needs task %s",
-                          join(k, sizeof(k), key, "spec.model_id"), w->model_id, m->task == VG_TASK_POSE ? "pose" : "detect",
-                          vg_worker_type_name(w->type), need == VG_TASK_POSE ? "pose" : "detect");
+                          join(k, sizeof(k), key, "spec.model_id"), w->model_id,
+                          m->task == VG_TASK_POSE ? "pose" : "detect", vg_worker_type_name(w->type),
+                          need == VG_TASK_POSE ? "pose" : "detect");
         return;
     }
     const vg_model_cfg_t *m = first_model(cfg, need);
@@ -118,7 +117,8 @@ void vg_cfg_check_worker(ctx_t *c, const vg_config_t *cfg, vg_worker_cfg_t *w, c
     w->unavailable_reason = vg_xstrdup("no model with task: pose is configured");
     vg_cfg_report(c, true, w->mark,
                   "key '%s': pose_estimator has no model with task: pose; it will be "
-                  "unavailable and the stream's other workers will run", key);
+                  "unavailable and the stream's other workers will run",
+                  key);
 }
 
 /* Masks are fractions of the frame and must lie inside it. */
@@ -128,8 +128,7 @@ static void check_masks(ctx_t *c, const vg_stream_cfg_t *s, const char *key)
     for (size_t i = 0; i < s->n_privacy_masks; i++) {
         const vg_mask_t *m = &s->privacy_masks[i];
         const char *over = m->x + m->w > 1 + 1e-6 ? "w" : m->y + m->h > 1 + 1e-6 ? "h" : NULL;
-        if (!over)
-            continue;
+        if (!over) continue;
         snprintf(idx, sizeof(idx), "privacy_masks[%zu].%s", i, over);
         vg_cfg_report(c, false, s->mark, "key '%s': the mask reaches past the frame (%s + %s > 1)",
                       join(k, sizeof(k), key, idx), *over == 'w' ? "x" : "y", over);
@@ -190,7 +189,8 @@ void vg_cfg_check_stream(ctx_t *c, const vg_config_t *cfg, vg_stream_cfg_t *s, c
             if (strcmp(s->workers[prev].worker_id, s->workers[j].worker_id) == 0)
                 vg_cfg_report(c, false, s->workers[j].mark,
                               "key '%s': worker_id '%s' is used twice in the stream (set "
-                              "'worker_id' to tell them apart)", wkey, s->workers[j].worker_id);
+                              "'worker_id' to tell them apart)",
+                              wkey, s->workers[j].worker_id);
     }
     check_limits(c, cfg, s, key);
 }
@@ -210,8 +210,7 @@ static void check_listen(ctx_t *c, const char *listen, vg_mark_t m)
 static void check_template(ctx_t *c, const vg_config_t *cfg)
 {
     const char *tpl = cfg->stream_url_template, *why = NULL;
-    if (!*tpl)
-        return;
+    if (!*tpl) return;
     const char *ph = strstr(tpl, "{source_id}");
     char *url = ph ? vg_xasprintf("%.*sx%s", (int)(ph - tpl), tpl, ph + strlen("{source_id}"))
                    : vg_xasprintf("%sx", tpl);
@@ -237,8 +236,8 @@ void vg_cfg_check(ctx_t *c, vg_config_t *cfg)
                       cfg->capture.reconnect_max_s);
     if (cfg->shard_index >= cfg->shard_count)
         vg_cfg_report(c, false, vg_cfg_mark(c, "shard.index"),
-                      "key 'shard.index': must be below shard.count (%d), got %d",
-                      cfg->shard_count, cfg->shard_index);
+                      "key 'shard.index': must be below shard.count (%d), got %d", cfg->shard_count,
+                      cfg->shard_index);
     if (cfg->deployment_mode == VG_DEPLOY_SINGLE && cfg->n_streams > 1)
         vg_cfg_report(c, false, cfg->streams[1].mark,
                       "deployment_mode single_stream allows one stream, got %zu", cfg->n_streams);

@@ -29,8 +29,7 @@ int vg_config_parse_stream(const vg_config_t *cfg, const char *text, size_t len,
         vg_cfg_report(&c, false, (vg_mark_t){1, 1}, "params must be an object");
     else
         vg_cfg_walk(&c, vg_config_stream_schema, s, root, "");
-    if (diag->n_errors == 0)
-        vg_cfg_check_stream(&c, cfg, s, "");
+    if (diag->n_errors == 0) vg_cfg_check_stream(&c, cfg, s, "");
     yaml_document_delete(&doc);
     yaml_parser_delete(&parser);
     vg_cfg_ctx_free(&c);
@@ -61,18 +60,19 @@ vg_stream_cfg_t *vg_stream_cfg_dup(const vg_stream_cfg_t *s)
     }
     d->privacy_masks = vg_privacy_copy(s->privacy_masks, s->n_privacy_masks);
     d->room_id = vg_xstrdup(s->room_id);
-    d->zones = s->zones ? memcpy(vg_xcalloc(1, sizeof(*s->zones)), s->zones, sizeof(*s->zones)) : NULL;
-    d->events = s->events ? memcpy(vg_xcalloc(1, sizeof(*s->events)), s->events, sizeof(*s->events)) : NULL;
-    d->on_event = s->on_event ? memcpy(vg_xcalloc(VG_EV_NTYPES, sizeof(*s->on_event)),
-                                       s->on_event, VG_EV_NTYPES * sizeof(*s->on_event))
+    d->zones =
+        s->zones ? memcpy(vg_xcalloc(1, sizeof(*s->zones)), s->zones, sizeof(*s->zones)) : NULL;
+    d->events =
+        s->events ? memcpy(vg_xcalloc(1, sizeof(*s->events)), s->events, sizeof(*s->events)) : NULL;
+    d->on_event = s->on_event ? memcpy(vg_xcalloc(VG_EV_NTYPES, sizeof(*s->on_event)), s->on_event,
+                                       VG_EV_NTYPES * sizeof(*s->on_event))
                               : NULL;
     return d;
 }
 
 void vg_stream_cfg_free(vg_stream_cfg_t *s)
 {
-    if (!s)
-        return;
+    if (!s) return;
     free(s->url);
     for (size_t j = 0; j < s->n_workers; j++)
         free(s->workers[j].unavailable_reason);

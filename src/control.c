@@ -60,8 +60,8 @@ typedef struct waiter {
 
 typedef struct {
     char *command_id;
-    json_t *ack;       /* final ack, or NULL while in progress */
-    waiter_t *waiters; /* repeats that arrived while in progress, from other requesters */
+    json_t *ack;         /* final ack, or NULL while in progress */
+    waiter_t *waiters;   /* repeats that arrived while in progress, from other requesters */
     vg_ack_fn origin_fn; /* who sent the original */
     void *origin_arg;
 } seen_t;
@@ -83,9 +83,9 @@ static json_t *make_ack(const cmd_ctx_t *x, const char *status, const char *code
 {
     char ts[32];
     vg_format_time(vg_now_wall(), ts, sizeof(ts));
-    json_t *err = code ? json_pack("{s:s, s:s, s:s?}", "code", code, "message", message, "field",
-                                   field)
-                       : json_null();
+    json_t *err =
+        code ? json_pack("{s:s, s:s, s:s?}", "code", code, "message", message, "field", field)
+             : json_null();
     return json_pack("{s:s?, s:s?, s:s?, s:s, s:o, s:s, s:s?}", "command_id", x->command_id,
                      "command", x->command_name, "stream_id", x->stream_id, "status", status,
                      "error", err, "timestamp", ts, "source", x->source);
@@ -94,8 +94,7 @@ static json_t *make_ack(const cmd_ctx_t *x, const char *status, const char *code
 static seen_t *seen_find(vg_control_t *c, const char *id)
 {
     for (size_t i = 0; id && i < SEEN_MAX; i++)
-        if (c->seen[i].command_id && strcmp(c->seen[i].command_id, id) == 0)
-            return &c->seen[i];
+        if (c->seen[i].command_id && strcmp(c->seen[i].command_id, id) == 0) return &c->seen[i];
     return NULL;
 }
 
@@ -105,8 +104,7 @@ static void seen_release(seen_t *s, const json_t *ack)
     while (s->waiters) {
         waiter_t *w = s->waiters;
         s->waiters = w->next;
-        if (ack)
-            w->fn(w->arg, ack, true);
+        if (ack) w->fn(w->arg, ack, true);
         free(w);
     }
 }
@@ -136,18 +134,15 @@ static bool busy_set(vg_control_t *c, const char *stream_id, bool on)
             return true;
         }
     }
-    if (on && c->n_busy == MAX_BUSY)
-        return false;
-    if (on)
-        c->busy[c->n_busy++] = vg_xstrdup(stream_id);
+    if (on && c->n_busy == MAX_BUSY) return false;
+    if (on) c->busy[c->n_busy++] = vg_xstrdup(stream_id);
     return true;
 }
 
 static bool busy_get(const vg_control_t *c, const char *stream_id)
 {
     for (size_t i = 0; stream_id && i < c->n_busy; i++)
-        if (strcmp(c->busy[i], stream_id) == 0)
-            return true;
+        if (strcmp(c->busy[i], stream_id) == 0) return true;
     return false;
 }
 
@@ -180,8 +175,7 @@ static void finish(vg_control_t *c, cmd_ctx_t *x, const char *status, const char
            "command", x->command_name, "stream_id", x->stream_id, "status", status, "code", code,
            "message", message, "source", x->source, "who", x->who);
     x->ack(x->ack_arg, ack, true);
-    if (s)
-        seen_release(s, ack);
+    if (s) seen_release(s, ack);
     json_decref(ack);
     ctx_free(x);
 }
@@ -204,16 +198,14 @@ static void reject(vg_control_t *c, cmd_ctx_t *x, const char *code, const char *
 /* Workers a per-worker command targets: the named one, or every worker using a model. */
 static bool targets(const vg_worker_cfg_t *w, const char *worker_id)
 {
-    if (worker_id)
-        return strcmp(w->worker_id, worker_id) == 0;
+    if (worker_id) return strcmp(w->worker_id, worker_id) == 0;
     return w->type == VG_WORKER_PERSON || w->type == VG_WORKER_POSE;
 }
 
 static bool has_worker(const vg_stream_cfg_t *sc, const char *worker_id)
 {
     for (size_t i = 0; i < sc->n_workers; i++)
-        if (targets(&sc->workers[i], worker_id))
-            return true;
+        if (targets(&sc->workers[i], worker_id)) return true;
     return false;
 }
 
@@ -226,21 +218,19 @@ static bool takes_model(const vg_stream_cfg_t *sc, const char *worker_id)
     return false;
 }
 
-/* ---- applying --------------------------------------------------------------------------------- */
+/* ---- applying ---------------------------------------------------------------------------------
+ */
 
 static void applied(vg_control_t *c, cmd_ctx_t *x, bool removed)
 {
-    if (c->o.on_changed)
-        c->o.on_changed(c->o.arg, x->stream_id, removed);
-    if (c->o.on_status)
-        c->o.on_status(c->o.arg, "running");
+    if (c->o.on_changed) c->o.on_changed(c->o.arg, x->stream_id, removed);
+    if (c->o.on_status) c->o.on_status(c->o.arg, "running");
     finish(c, x, "completed", NULL, NULL, NULL);
 }
 
 static void reconfiguring(vg_control_t *c)
 {
-    if (c->o.on_status)
-        c->o.on_status(c->o.arg, "reconfiguring");
+    if (c->o.on_status) c->o.on_status(c->o.arg, "reconfiguring");
 }
 
 static vg_stream_cfg_t *next_cfg(vg_control_t *c, cmd_ctx_t *x, vg_stream_t *s);
@@ -266,8 +256,7 @@ static void apply_loaded(vg_control_t *c, cmd_ctx_t *x, const load_msg_t *m)
         free(x->model_id);
         x->model_id = NULL;
         x->next = next_cfg(c, x, s); /* validates again: rejects (and frees x) if invalid */
-        if (!x->next)
-            return;
+        if (!x->next) return;
     }
     vg_stream_apply(s, x->next);
     applied(c, x, false);
@@ -282,8 +271,7 @@ static void on_model_loaded(void *arg, bool ok, const char *error)
     cmd_ctx_t *x = m->x;
     busy_set(c, x->stream_id, false);
     if (!ok) {
-        if (c->o.on_status)
-            c->o.on_status(c->o.arg, "running");
+        if (c->o.on_status) c->o.on_status(c->o.arg, "running");
         finish(c, x, "failed", "model_load_failed", error, "model_id");
     } else {
         apply_loaded(c, x, m);
@@ -328,8 +316,7 @@ static bool care_params(vg_control_t *c, cmd_ctx_t *x, vg_stream_cfg_t *n)
     static const char *const modes[] = {"masks", "none", "skeleton"};
     int mode = -1;
     for (int i = 0; privacy && i < 3; i++)
-        if (strcmp(privacy, modes[i]) == 0)
-            mode = i;
+        if (strcmp(privacy, modes[i]) == 0) mode = i;
     if ((z && vg_zones_from_json(z, "zones", &zones, &err) != 0) ||
         (ev && vg_events_cfg_from_json(ev, "events", &ecfg, &err) != 0) ||
         (json_object_get(p, "privacy") && mode < 0 &&
@@ -341,8 +328,7 @@ static bool care_params(vg_control_t *c, cmd_ctx_t *x, vg_stream_cfg_t *n)
     if (z) {
         free(n->zones);
         n->zones = NULL;
-        if (zones.n)
-            n->zones = memcpy(vg_xcalloc(1, sizeof(zones)), &zones, sizeof(zones));
+        if (zones.n) n->zones = memcpy(vg_xcalloc(1, sizeof(zones)), &zones, sizeof(zones));
     }
     if (ev) {
         free(n->events);
@@ -352,8 +338,7 @@ static bool care_params(vg_control_t *c, cmd_ctx_t *x, vg_stream_cfg_t *n)
         free(n->room_id);
         n->room_id = vg_xstrdup(json_string_value(json_object_get(p, "room_id")));
     }
-    if (mode >= 0)
-        n->privacy = mode;
+    if (mode >= 0) n->privacy = mode;
     return true;
 }
 
@@ -401,18 +386,13 @@ static vg_stream_cfg_t *next_cfg(vg_control_t *c, cmd_ctx_t *x, vg_stream_t *s)
         }
     }
     vg_stream_cfg_t *n = vg_stream_cfg_dup(cur);
-    if (!care_params(c, x, n))
-        return NULL; /* rejected; x and n were freed */
-    if (fps)
-        n->fps = json_number_value(fps);
+    if (!care_params(c, x, n)) return NULL; /* rejected; x and n were freed */
+    if (fps) n->fps = json_number_value(fps);
     for (size_t i = 0; i < n->n_workers; i++) {
         vg_worker_cfg_t *w = &n->workers[i];
-        if (!targets(w, worker_id))
-            continue;
-        if (conf)
-            w->confidence_threshold = json_number_value(conf);
-        if (roi)
-            w->roi = r;
+        if (!targets(w, worker_id)) continue;
+        if (conf) w->confidence_threshold = json_number_value(conf);
+        if (roi) w->roi = r;
         if (model && w->type == VG_WORKER_PERSON) {
             free(w->model_id);
             w->model_id = vg_xstrdup(model);
@@ -429,14 +409,14 @@ static vg_stream_cfg_t *next_cfg(vg_control_t *c, cmd_ctx_t *x, vg_stream_t *s)
     return n;
 }
 
-/* ---- commands ---------------------------------------------------------------------------------- */
+/* ---- commands ----------------------------------------------------------------------------------
+ */
 
 static void cmd_change(vg_control_t *c, cmd_ctx_t *x)
 {
     vg_stream_t *s = vg_streams_find(c->o.streams, x->stream_id);
     vg_stream_cfg_t *next = next_cfg(c, x, s);
-    if (!next)
-        return; /* rejected; x was freed */
+    if (!next) return; /* rejected; x was freed */
     x->next = next;
     apply_next(c, x, s);
 }
@@ -524,15 +504,21 @@ static const param_t p_set_conf[] = {{"confidence_threshold", P_NUM, true, 0, 1}
                                      {"worker_id", P_ID, false, 0, 0}};
 static const param_t p_change_model[] = {{"model_id", P_ID, true, 0, 0},
                                          {"worker_id", P_ID, false, 0, 0}};
-static const param_t p_set_roi[] = {{"x", P_INT, true, 0, 100000}, {"y", P_INT, true, 0, 100000},
-                                    {"w", P_INT, true, 1, 100000}, {"h", P_INT, true, 1, 100000},
+static const param_t p_set_roi[] = {{"x", P_INT, true, 0, 100000},
+                                    {"y", P_INT, true, 0, 100000},
+                                    {"w", P_INT, true, 1, 100000},
+                                    {"h", P_INT, true, 1, 100000},
                                     {"worker_id", P_ID, false, 0, 0}};
 static const param_t p_remove[] = {{"stream_id", P_ID, false, 0, 0}};
 static const param_t p_reconfigure[] = {
-    {"fps", P_NUM, false, 0.01, 30},   {"model_id", P_ID, false, 0, 0},
-    {"confidence_threshold", P_NUM, false, 0, 1}, {"roi", P_OBJ, false, 0, 0},
-    {"worker_id", P_ID, false, 0, 0},  {"zones", P_ANY, false, 0, 0},
-    {"events", P_ANY, false, 0, 0},    {"room_id", P_ID, false, 0, 0},
+    {"fps", P_NUM, false, 0.01, 30},
+    {"model_id", P_ID, false, 0, 0},
+    {"confidence_threshold", P_NUM, false, 0, 1},
+    {"roi", P_OBJ, false, 0, 0},
+    {"worker_id", P_ID, false, 0, 0},
+    {"zones", P_ANY, false, 0, 0},
+    {"events", P_ANY, false, 0, 0},
+    {"room_id", P_ID, false, 0, 0},
     {"privacy", P_STR, false, 0, 0},
 };
 static const param_t p_set_zones[] = {{"zones", P_ANY, true, 0, 0}};
@@ -552,7 +538,8 @@ static const command_t commands[] = {
     {"ack_event", SCOPE_INSTANCE, PARAMS(p_ack_event), cmd_ack_event, false},
 };
 
-/* ---- validation and dispatch -------------------------------------------------------------------- */
+/* ---- validation and dispatch --------------------------------------------------------------------
+ */
 
 static bool check_params(vg_control_t *c, cmd_ctx_t *x)
 {
@@ -570,14 +557,14 @@ static bool check_params(vg_control_t *c, cmd_ctx_t *x)
         }
         const param_t *p = &cmd->params[i];
         double d = json_number_value(v);
-        bool ok = p->type == P_NUM   ? json_is_number(v) && d >= p->min && d <= p->max
-                  : p->type == P_INT ? json_is_number(v) && d == floor(d) && d >= p->min &&
-                                           d <= p->max
-                  : p->type == P_ID  ? vg_config_valid_id(json_string_value(v))
-                  : p->type == P_OBJ ? json_is_object(v)
-                  : p->type == P_STR ? json_is_string(v) && json_string_length(v) >= 1 &&
-                                           json_string_length(v) <= 64
-                                     : true;
+        bool ok =
+            p->type == P_NUM   ? json_is_number(v) && d >= p->min && d <= p->max
+            : p->type == P_INT ? json_is_number(v) && d == floor(d) && d >= p->min && d <= p->max
+            : p->type == P_ID  ? vg_config_valid_id(json_string_value(v))
+            : p->type == P_OBJ ? json_is_object(v)
+            : p->type == P_STR
+                ? json_is_string(v) && json_string_length(v) >= 1 && json_string_length(v) <= 64
+                : true;
         if (!ok) {
             char want[96];
             if (p->type == P_NUM || p->type == P_INT)
@@ -597,8 +584,8 @@ static bool check_params(vg_control_t *c, cmd_ctx_t *x)
     }
     for (size_t i = 0; i < cmd->n_params; i++) {
         if (cmd->params[i].required && !json_object_get(x->params, cmd->params[i].name)) {
-            reject(c, x, "missing_param", cmd->params[i].name, "%s needs parameter '%s'",
-                   cmd->name, cmd->params[i].name);
+            reject(c, x, "missing_param", cmd->params[i].name, "%s needs parameter '%s'", cmd->name,
+                   cmd->params[i].name);
             return false;
         }
     }
@@ -614,8 +601,7 @@ static void dispatch(vg_control_t *c, cmd_ctx_t *x, json_t *cmd_obj)
     const char *name = x->command_name;
     const command_t *cmd = NULL;
     for (size_t i = 0; name && i < VG_ARRAY_LEN(commands); i++)
-        if (strcmp(commands[i].name, name) == 0)
-            cmd = &commands[i];
+        if (strcmp(commands[i].name, name) == 0) cmd = &commands[i];
     x->cmd = cmd;
     if (!name) {
         reject(c, x, "missing_param", "command", "'command' (a string) is required");
@@ -633,14 +619,11 @@ static void dispatch(vg_control_t *c, cmd_ctx_t *x, json_t *cmd_obj)
     x->params = params ? json_incref(params) : json_object();
     /* the stream: from the topic or URL, else the payload, else params */
     const char *sid = x->stream_id;
-    if (!sid)
-        sid = json_string_value(json_object_get(cmd_obj, "stream_id"));
+    if (!sid) sid = json_string_value(json_object_get(cmd_obj, "stream_id"));
     if (!sid && cmd->fn == cmd_remove)
         sid = json_string_value(json_object_get(x->params, "stream_id"));
-    if (sid && !x->stream_id && cmd->scope != SCOPE_INSTANCE)
-        x->stream_id = vg_xstrdup(sid);
-    if (!cmd->any_param && !check_params(c, x))
-        return;
+    if (sid && !x->stream_id && cmd->scope != SCOPE_INSTANCE) x->stream_id = vg_xstrdup(sid);
+    if (!cmd->any_param && !check_params(c, x)) return;
     if (cmd->scope == SCOPE_INSTANCE) {
         cmd->fn(c, x);
         return;
@@ -670,8 +653,7 @@ static void dispatch(vg_control_t *c, cmd_ctx_t *x, json_t *cmd_obj)
 static bool is_waiting(const seen_t *s, vg_ack_fn fn, void *arg)
 {
     for (const waiter_t *w = s->waiters; w; w = w->next)
-        if (w->fn == fn && w->arg == arg)
-            return true;
+        if (w->fn == fn && w->arg == arg) return true;
     return s->origin_fn == fn && s->origin_arg == arg;
 }
 
@@ -693,11 +675,12 @@ void vg_control_submit_json(vg_control_t *c, json_t *cmd_obj, const vg_origin_t 
     json_t *id = json_object_get(cmd_obj, "command_id");
     const char *name = json_string_value(json_object_get(cmd_obj, "command"));
     x->command_name = vg_xstrdup(name);
-    if (id && (!json_is_string(id) || !*json_string_value(id) ||
-               strlen(json_string_value(id)) > 128)) {
+    if (id &&
+        (!json_is_string(id) || !*json_string_value(id) || strlen(json_string_value(id)) > 128)) {
         x->command_id = vg_xasprintf("gen-%llu", (unsigned long long)++c->id_counter);
-        reject(c, x, "invalid_param", "command_id", "'command_id' must be a string of 1 to 128 "
-                                                    "characters");
+        reject(c, x, "invalid_param", "command_id",
+               "'command_id' must be a string of 1 to 128 "
+               "characters");
         return;
     }
     x->command_id = id ? vg_xstrdup(json_string_value(id))
@@ -743,8 +726,8 @@ void vg_control_submit(vg_control_t *c, const char *payload, size_t len, const v
                  VG_COMMAND_MAX_BYTES);
     } else if (!(cmd = json_loadb(payload, len, JSON_REJECT_DUPLICATES, &jerr))) {
         code = "invalid_json";
-        snprintf(msg, sizeof(msg), "invalid JSON at line %d column %d: %s", jerr.line,
-                 jerr.column, jerr.text);
+        snprintf(msg, sizeof(msg), "invalid JSON at line %d column %d: %s", jerr.line, jerr.column,
+                 jerr.text);
     } else if (!json_is_object(cmd)) {
         code = "invalid_json";
         snprintf(msg, sizeof(msg), "a command must be a JSON object");
@@ -762,8 +745,8 @@ vg_control_t *vg_control_new(const vg_control_opts_t *o)
 {
     vg_control_t *c = vg_xcalloc(1, sizeof(*c));
     c->o = *o;
-    c->m_commands = vg_metric_counter("vigil_commands_total", "Commands by name and outcome",
-                                      "command,status");
+    c->m_commands =
+        vg_metric_counter("vigil_commands_total", "Commands by name and outcome", "command,status");
     return c;
 }
 
@@ -774,8 +757,7 @@ void vg_control_set_config(vg_control_t *c, const vg_config_t *cfg)
 
 void vg_control_free(vg_control_t *c)
 {
-    if (!c)
-        return;
+    if (!c) return;
     for (size_t i = 0; i < SEEN_MAX; i++) {
         seen_release(&c->seen[i], NULL);
         free(c->seen[i].command_id);

@@ -44,30 +44,27 @@ json_t *vg_control_stream_to_json(const vg_stream_cfg_t *sc)
             json_object_set_new(spec, "motion_gate", vg_stream_gate_json(&w->gate));
         }
         if (w->roi.w)
-            json_object_set_new(spec, "roi", json_pack("{s:i, s:i, s:i, s:i}", "x", w->roi.x,
-                                                       "y", w->roi.y, "w", w->roi.w, "h", w->roi.h));
-        json_array_append_new(workers, json_pack("{s:s, s:s, s:o}", "type",
-                                                 vg_worker_type_name(w->type), "worker_id",
-                                                 w->worker_id, "spec", spec));
+            json_object_set_new(spec, "roi",
+                                json_pack("{s:i, s:i, s:i, s:i}", "x", w->roi.x, "y", w->roi.y, "w",
+                                          w->roi.w, "h", w->roi.h));
+        json_array_append_new(workers,
+                              json_pack("{s:s, s:s, s:o}", "type", vg_worker_type_name(w->type),
+                                        "worker_id", w->worker_id, "spec", spec));
     }
     json_t *masks = json_array();
     for (size_t i = 0; i < sc->n_privacy_masks; i++) {
         const vg_mask_t *m = &sc->privacy_masks[i];
-        json_array_append_new(masks, json_pack("{s:f, s:f, s:f, s:f}", "x", m->x, "y", m->y, "w",
-                                               m->w, "h", m->h));
+        json_array_append_new(
+            masks, json_pack("{s:f, s:f, s:f, s:f}", "x", m->x, "y", m->y, "w", m->w, "h", m->h));
     }
     json_t *j = json_pack("{s:s, s:f, s:b, s:o, s:o}", "stream_id", sc->stream_id, "fps", sc->fps,
                           "enabled", sc->enabled, "workers", workers, "privacy_masks", masks);
     static const char *const privacy[] = {"masks", "none", "skeleton"};
     json_object_set_new(j, "privacy", json_string(privacy[sc->privacy]));
-    if (sc->room_id && *sc->room_id)
-        json_object_set_new(j, "room_id", json_string(sc->room_id));
-    if (sc->zones)
-        json_object_set_new(j, "zones", vg_zones_to_json(sc->zones));
-    if (sc->events)
-        json_object_set_new(j, "events", vg_events_cfg_to_json(sc->events));
-    if (sc->on_event)
-        json_object_set_new(j, "on_event", vg_cfg_on_event_to_json(sc->on_event));
+    if (sc->room_id && *sc->room_id) json_object_set_new(j, "room_id", json_string(sc->room_id));
+    if (sc->zones) json_object_set_new(j, "zones", vg_zones_to_json(sc->zones));
+    if (sc->events) json_object_set_new(j, "events", vg_events_cfg_to_json(sc->events));
+    if (sc->on_event) json_object_set_new(j, "on_event", vg_cfg_on_event_to_json(sc->on_event));
     if (sc->source_id)
         json_object_set_new(j, "source_id", json_string(sc->source_id));
     else

@@ -229,8 +229,7 @@ static int parse_rule_key(vg_rule_cfg_t *r, const rule_def_t *d, const char *nam
 }
 
 /* Calls fn for every member of the object obj, with its path "key.name" for errors. */
-typedef int (*key_fn)(void *ctx, const char *name, const json_t *v, const char *k,
-                      vg_jerr_t *err);
+typedef int (*key_fn)(void *ctx, const char *name, const json_t *v, const char *k, vg_jerr_t *err);
 
 static int each_key(const json_t *obj, const char *key, key_fn fn, void *ctx, vg_jerr_t *err)
 {
@@ -295,8 +294,7 @@ int vg_events_cfg_from_json(const json_t *obj, const char *key, vg_events_cfg_t 
     key = key ? key : "events";
     vg_events_cfg_t c;
     vg_events_cfg_default(&c);
-    if (obj && !json_is_null(obj) && each_key(obj, key, parse_key, &c, err) != 0)
-        return VG_EINVAL;
+    if (obj && !json_is_null(obj) && each_key(obj, key, parse_key, &c, err) != 0) return VG_EINVAL;
     *out = c;
     return 0;
 }

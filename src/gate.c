@@ -9,8 +9,7 @@
 /* The fraction of cells of cur that moved against ref; 1 without a comparable ref. */
 static double compare(const vg_gate_t *g)
 {
-    if (!g->has_ref || g->ref_width != g->width || g->ref_height != g->height)
-        return 1.0;
+    if (!g->has_ref || g->ref_width != g->width || g->ref_height != g->height) return 1.0;
     int changed = 0;
     for (int i = 0; i < g->rows * g->cols; i++)
         changed += abs((int)g->cur[i] - (int)g->ref[i]) > VG_GATE_CELL_DIFF;
@@ -69,16 +68,14 @@ static double measure_grid(vg_gate_t *g, const uint8_t *img, int width, int heig
 
 double vg_gate_measure(vg_gate_t *g, const uint8_t *bgr, int width, int height, int stride)
 {
-    if (!bgr || width <= 0 || height <= 0)
-        return 1.0;
+    if (!bgr || width <= 0 || height <= 0) return 1.0;
     return measure_grid(g, bgr, width, height, stride, 2, bgr_cell);
 }
 
 double vg_gate_measure_gray(vg_gate_t *g, const uint8_t *y, int width, int height, int stride,
                             int step)
 {
-    if (!y || width <= 0 || height <= 0)
-        return 1.0;
+    if (!y || width <= 0 || height <= 0) return 1.0;
     step = step < 1 ? 1 : step;
     return measure_grid(g, y, width, height, stride, step, gray_cell);
 }

@@ -1,7 +1,7 @@
 /* gateway.c — owns the loop thread: the libevent base, the live configuration,
- * signals (TERM/INT drain and exit, HUP reload: gateway_reload.c), and the HTTP server with the core
- * routes. Start order: metrics, HTTP, streams; shutdown runs in reverse, bounded by
- * a drain timeout. Nothing here blocks: slow work runs on other threads. */
+ * signals (TERM/INT drain and exit, HUP reload: gateway_reload.c), and the HTTP server with the
+ * core routes. Start order: metrics, HTTP, streams; shutdown runs in reverse, bounded by a drain
+ * timeout. Nothing here blocks: slow work runs on other threads. */
 #include "vigil/gateway.h"
 #include "gateway_internal.h"
 #include "vigil/common.h"
@@ -96,15 +96,13 @@ static void on_watchdog(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     vg_gateway_t *gw = arg;
-    sd_notifyf(0, "WATCHDOG=1\nSTATUS=%s, %zu streams", gw->status,
-               vg_streams_count(gw->streams));
+    sd_notifyf(0, "WATCHDOG=1\nSTATUS=%s, %zu streams", gw->status, vg_streams_count(gw->streams));
 }
 
 static void start_watchdog(vg_gateway_t *gw)
 {
     uint64_t usec = 0;
-    if (sd_watchdog_enabled(0, &usec) <= 0 || usec == 0)
-        return;
+    if (sd_watchdog_enabled(0, &usec) <= 0 || usec == 0) return;
     gw->watchdog_timer = event_new(gw->base, -1, EV_PERSIST, on_watchdog, gw);
     struct timeval tv = {(time_t)(usec / 2 / 1000000), (suseconds_t)(usec / 2 % 1000000)};
     event_add(gw->watchdog_timer, &tv);
@@ -124,8 +122,7 @@ static void streams_drained(void *arg)
 
 static void begin_shutdown(vg_gateway_t *gw, const char *why)
 {
-    if (gw->phase == GW_DRAINING)
-        return;
+    if (gw->phase == GW_DRAINING) return;
     gw->phase = GW_DRAINING;
     VG_INFO("gateway", "shutdown", "{s:s}", "signal", why);
     sd_notify(0, "STOPPING=1\nSTATUS=draining");
@@ -244,8 +241,8 @@ int vg_gateway_run(vg_gateway_t *gw)
     start_watchdog(gw);
     sd_notifyf(0, "READY=1\nSTATUS=running, %zu streams\nMAINPID=%lu",
                vg_streams_count(gw->streams), (unsigned long)getpid());
-    VG_INFO("gateway", "started", "{s:s, s:s, s:i}", "instance_id", gw->cfg->instance_id,
-            "version", VG_VERSION, "streams", (int)gw->cfg->n_streams);
+    VG_INFO("gateway", "started", "{s:s, s:s, s:i}", "instance_id", gw->cfg->instance_id, "version",
+            VG_VERSION, "streams", (int)gw->cfg->n_streams);
     event_base_dispatch(gw->base);
     VG_INFO("gateway", "stopped", NULL);
     return 0;
@@ -253,8 +250,7 @@ int vg_gateway_run(vg_gateway_t *gw)
 
 void vg_gateway_free(vg_gateway_t *gw)
 {
-    if (!gw)
-        return;
+    if (!gw) return;
     /* Reverse start order; threads first, then what their queued messages point at.
      * Stopping the jobs runs the pending reaps (captures joined, streams detached from
      * the pool) and state writes, and cancels pending snapshots and model loads; their
@@ -262,15 +258,12 @@ void vg_gateway_free(vg_gateway_t *gw)
     vg_capacity_stop(gw);
     vg_gw_events_stop(gw);
     vg_streams_shutdown(gw->streams); /* queues the reaps of streams still running */
-    if (gw->jobs)
-        vg_jobs_stop(gw->jobs);
-    if (gw->q)
-        vg_loopq_drain(gw->q);
+    if (gw->jobs) vg_jobs_stop(gw->jobs);
+    if (gw->q) vg_loopq_drain(gw->q);
     vg_rest_free(gw);
     vg_gw_events_free(gw); /* journal and event snapshot jobs are done */
     vg_infer_free(gw->pool);
-    if (gw->q)
-        vg_loopq_drain(gw->q);
+    if (gw->q) vg_loopq_drain(gw->q);
     vg_gw_mqtt_free(gw);
     vg_control_free(gw->control);
     vg_streams_free(gw->streams);
@@ -282,8 +275,7 @@ void vg_gateway_free(vg_gateway_t *gw)
     struct event *evs[] = {gw->sig_int, gw->sig_term, gw->sig_hup, gw->drain_timer,
                            gw->watchdog_timer};
     for (size_t i = 0; i < VG_ARRAY_LEN(evs); i++)
-        if (evs[i])
-            event_free(evs[i]);
+        if (evs[i]) event_free(evs[i]);
     event_base_free(gw->base);
     vg_config_free(gw->cfg);
     free(gw->log_level_override);

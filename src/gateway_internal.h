@@ -1,6 +1,6 @@
 /* gateway_internal.h — the gateway's state, shared by gateway.c (start, stop,
- * signals), gateway_reload.c (SIGHUP), gateway_streams.c (streams, results, state file, sharding) and
- * rest.c (the REST API). Loop thread only. */
+ * signals), gateway_reload.c (SIGHUP), gateway_streams.c (streams, results, state file, sharding)
+ * and rest.c (the REST API). Loop thread only. */
 #ifndef VIGIL_GATEWAY_INTERNAL_H
 #define VIGIL_GATEWAY_INTERNAL_H
 
@@ -29,7 +29,7 @@ struct vg_gateway {
     vg_streams_t *streams;
     vg_control_t *control;
     vg_statefile_t *statefile; /* NULL without a state_file */
-    struct vg_mqtt *mqtt; /* vg_mqtt_t */
+    struct vg_mqtt *mqtt;      /* vg_mqtt_t */
     struct vg_rest *rest;
     struct vg_capacity *capacity; /* rest_capacity.c */
     struct vg_gw_events *events;  /* gateway_events.c */
@@ -40,7 +40,7 @@ struct vg_gateway {
     double tele_wall, tele_cpu;
     gw_phase_t phase;
     double started_at, started_mono; /* wall: the timestamp; monotonic: uptime */
-    char *status; /* instance status: running, reconfiguring, degraded, error, stopped */
+    char *status;           /* instance status: running, reconfiguring, degraded, error, stopped */
     char *published_status; /* last one sent on MQTT */
     vg_series_t *reloads_ok, *reloads_failed;
 };
@@ -103,7 +103,7 @@ typedef struct {
     size_t n_boxes;
     vg_mask_t *masks; /* the stream's privacy masks */
     size_t n_masks;
-    int privacy; /* vg_privacy_mode_t */
+    int privacy;      /* vg_privacy_mode_t */
     vg_zones_t zones; /* drawn in privacy mode skeleton */
     uint8_t *jpeg;
     size_t len;

@@ -33,8 +33,7 @@ static uint64_t mix(uint64_t x)
 
 bool vg_gw_in_shard(const vg_config_t *cfg, const char *stream_id)
 {
-    if (cfg->shard_count <= 1)
-        return true;
+    if (cfg->shard_count <= 1) return true;
     int best = 0;
     uint64_t best_score = 0;
     for (int i = 0; i < cfg->shard_count; i++) {
@@ -53,16 +52,16 @@ bool vg_gw_owns_stream(void *arg, const char *stream_id)
     return vg_gw_in_shard(gw->cfg, stream_id);
 }
 
-/* ---- state file ---------------------------------------------------------------------------------- */
+/* ---- state file
+ * ---------------------------------------------------------------------------------- */
 
 void vg_gw_save_state(vg_gateway_t *gw)
 {
-    if (!gw->statefile)
-        return;
+    if (!gw->statefile) return;
     json_t *streams = json_array();
     for (size_t i = 0; i < vg_streams_count(gw->streams); i++)
-        json_array_append_new(streams,
-                              vg_control_stream_to_json(vg_stream_cfg(vg_streams_at(gw->streams, i))));
+        json_array_append_new(
+            streams, vg_control_stream_to_json(vg_stream_cfg(vg_streams_at(gw->streams, i))));
     json_t *doc = json_pack("{s:i, s:s, s:o}", "version", 1, "instance_id", gw->cfg->instance_id,
                             "streams", streams);
     vg_statefile_put(gw->statefile, json_dumps(doc, JSON_INDENT(1)));
@@ -72,14 +71,13 @@ void vg_gw_save_state(vg_gateway_t *gw)
 /* Streams from the state file, or NULL when there is none (or it is unusable). */
 static json_t *load_state(const vg_config_t *cfg)
 {
-    if (!cfg->state_file || !*cfg->state_file || access(cfg->state_file, F_OK) != 0)
-        return NULL;
+    if (!cfg->state_file || !*cfg->state_file || access(cfg->state_file, F_OK) != 0) return NULL;
     json_error_t jerr;
     json_t *doc = json_load_file(cfg->state_file, JSON_REJECT_DUPLICATES, &jerr);
     json_t *streams = doc ? json_object_get(doc, "streams") : NULL;
     if (!json_is_array(streams)) {
-        VG_ERROR("gateway", "state_unreadable", "{s:s, s:s, s:s}", "path", cfg->state_file,
-                 "error", doc ? "no 'streams' list" : jerr.text, "action",
+        VG_ERROR("gateway", "state_unreadable", "{s:s, s:s, s:s}", "path", cfg->state_file, "error",
+                 doc ? "no 'streams' list" : jerr.text, "action",
                  "using the configuration file's streams");
         json_decref(doc);
         return NULL;
@@ -91,8 +89,7 @@ static json_t *load_state(const vg_config_t *cfg)
 
 static void start_one(vg_gateway_t *gw, const vg_stream_cfg_t *sc, bool from_file)
 {
-    if (!sc->enabled || !vg_gw_in_shard(gw->cfg, sc->stream_id))
-        return;
+    if (!sc->enabled || !vg_gw_in_shard(gw->cfg, sc->stream_id)) return;
     vg_streams_add(gw->streams, sc, from_file);
 }
 
@@ -127,8 +124,8 @@ int vg_gw_streams_start(vg_gateway_t *gw)
         free(field);
         free(msg);
     }
-    VG_INFO("gateway", "state_restored", "{s:s, s:i}", "path", gw->cfg->state_file,
-            "streams", (int)vg_streams_count(gw->streams));
+    VG_INFO("gateway", "state_restored", "{s:s, s:i}", "path", gw->cfg->state_file, "streams",
+            (int)vg_streams_count(gw->streams));
     json_decref(state);
     return VG_OK;
 }
@@ -159,7 +156,8 @@ void vg_gw_streams_reload(vg_gateway_t *gw, const vg_config_t *next, const json_
     vg_gw_save_state(gw);
 }
 
-/* ---- results, states, status ------------------------------------------------------------------------ */
+/* ---- results, states, status
+ * ------------------------------------------------------------------------ */
 
 void vg_gw_on_result(void *arg, vg_stream_t *s, const vg_infer_result_t *r)
 {

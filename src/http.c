@@ -63,8 +63,7 @@ struct vg_http_req {
 static void schedule(vg_http_t *h)
 {
     MHD_UNSIGNED_LONG_LONG ms = 1000;
-    if (MHD_get_timeout(h->mhd, &ms) != MHD_YES || ms > 1000)
-        ms = 1000;
+    if (MHD_get_timeout(h->mhd, &ms) != MHD_YES || ms > 1000) ms = 1000;
     struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)((ms % 1000) * 1000)};
     evtimer_add(h->timer, &tv);
 }
@@ -89,8 +88,7 @@ static bool match(const char *pattern, const char *path, vg_http_req_t *r)
         if (*p == '{') {
             const char *close = strchr(p, '}');
             size_t seg = strcspn(s, "/");
-            if (!close || seg == 0 || r->n_caps == MAX_CAPTURES)
-                return false;
+            if (!close || seg == 0 || r->n_caps == MAX_CAPTURES) return false;
             r->cap_names[r->n_caps] = p + 1;
             r->cap_name_len[r->n_caps] = (size_t)(close - p - 1);
             r->cap_values[r->n_caps] = strndup(s, seg);
@@ -100,8 +98,7 @@ static bool match(const char *pattern, const char *path, vg_http_req_t *r)
             s += seg;
             continue;
         }
-        if (*p != *s)
-            return false;
+        if (*p != *s) return false;
         p++;
         s++;
     }
@@ -118,8 +115,7 @@ static void clear_caps(vg_http_req_t *r)
 static bool token_ok(const vg_http_t *h, const char *auth)
 {
     static const char prefix[] = "Bearer ";
-    if (!auth || strncmp(auth, prefix, sizeof(prefix) - 1) != 0)
-        return false;
+    if (!auth || strncmp(auth, prefix, sizeof(prefix) - 1) != 0) return false;
     const char *given = auth + sizeof(prefix) - 1;
     size_t lg = strlen(given), lt = strlen(h->token);
     /* constant time in the token's length: always walk the whole token */
@@ -156,8 +152,7 @@ static void dispatch(vg_http_req_t *r)
             return;
         }
         if (r->too_large) {
-            vg_http_reply_error(r, 413, "payload_too_large", "request body is over 64 KiB",
-                                NULL);
+            vg_http_reply_error(r, 413, "payload_too_large", "request body is over 64 KiB", NULL);
             return;
         }
         rt->fn(r, h->routes[i].arg);
@@ -165,15 +160,13 @@ static void dispatch(vg_http_req_t *r)
     }
     if (path_known) {
         r->route_label = "method_not_allowed";
-        vg_http_reply_error(r, 405, "method_not_allowed", "method not allowed on this path",
-                            NULL);
+        vg_http_reply_error(r, 405, "method_not_allowed", "method not allowed on this path", NULL);
         return;
     }
     /* the page's static files hold no data: a browser must load them to ask for a token */
     if ((strcmp(r->method, "GET") == 0 || strcmp(r->method, "HEAD") == 0) && h->web_root) {
         r->route_label = "static";
-        if (vg_http_serve_static(r, h->web_root))
-            return;
+        if (vg_http_serve_static(r, h->web_root)) return;
     }
     r->route_label = "not_found";
     vg_http_reply_error(r, 404, "not_found", "no such resource", NULL);
@@ -183,11 +176,9 @@ static void dispatch(vg_http_req_t *r)
  * (else "other"), the route from the route table or a fixed name. */
 static const char *method_label(const char *method)
 {
-    static const char *const known[] = {"GET",    "POST", "PUT",    "PATCH",
-                                        "DELETE", "HEAD", "OPTIONS"};
+    static const char *const known[] = {"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"};
     for (size_t i = 0; method && i < VG_ARRAY_LEN(known); i++)
-        if (strcmp(method, known[i]) == 0)
-            return known[i];
+        if (strcmp(method, known[i]) == 0) return known[i];
     return "other";
 }
 
@@ -204,8 +195,8 @@ static enum MHD_Result queue(vg_http_req_t *r)
 }
 
 static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const char *url,
-                                 const char *method, const char *version,
-                                 const char *upload_data, size_t *upload_size, void **con_cls)
+                                 const char *method, const char *version, const char *upload_data,
+                                 size_t *upload_size, void **con_cls)
 {
     (void)version;
     vg_http_t *h = cls;
@@ -220,19 +211,18 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
             MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
         const struct sockaddr *sa = ci ? ci->client_addr : NULL;
         if (sa && sa->sa_family == AF_INET)
-            inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)sa)->sin_addr,
-                      r->remote, sizeof(r->remote));
+            inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)sa)->sin_addr, r->remote,
+                      sizeof(r->remote));
         else if (sa && sa->sa_family == AF_INET6)
             inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr,
                       r->remote, sizeof(r->remote));
         *con_cls = r;
-        const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
-                                                     MHD_HTTP_HEADER_CONTENT_LENGTH);
+        const char *cl =
+            MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
         if (cl && strtoull(cl, NULL, 10) > VG_HTTP_MAX_BODY) {
             r->dispatched = true;
             r->route_label = "too_large";
-            vg_http_reply_error(r, 413, "payload_too_large", "request body is over 64 KiB",
-                                NULL);
+            vg_http_reply_error(r, 413, "payload_too_large", "request body is over 64 KiB", NULL);
             return queue(r);
         }
         return MHD_YES;
@@ -250,20 +240,16 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
         *upload_size = 0;
         return MHD_YES;
     }
-    if (r->resp)
-        return queue(r);
-    if (r->dispatched)
-        return MHD_YES; /* deferred, still waiting: stay suspended */
+    if (r->resp) return queue(r);
+    if (r->dispatched) return MHD_YES; /* deferred, still waiting: stay suspended */
     r->dispatched = true;
     dispatch(r);
-    if (r->resp)
-        return queue(r);
+    if (r->resp) return queue(r);
     if (r->deferred) {
         MHD_suspend_connection(conn);
         r->suspended = true;
         r->next_suspended = h->suspended; /* listed so a shutdown can answer it */
-        if (h->suspended)
-            h->suspended->prev_suspended = &r->next_suspended;
+        if (h->suspended) h->suspended->prev_suspended = &r->next_suspended;
         r->prev_suspended = &h->suspended;
         h->suspended = r;
         return MHD_YES;
@@ -279,15 +265,13 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     (void)conn;
     (void)toe;
     vg_http_req_t *r = *con_cls;
-    if (!r)
-        return;
+    if (!r) return;
     clear_caps(r);
     for (size_t i = 0; i < r->n_hdr; i++) {
         free(r->hdr_names[i]);
         free(r->hdr_values[i]);
     }
-    if (r->resp)
-        MHD_destroy_response(r->resp);
+    if (r->resp) MHD_destroy_response(r->resp);
     free(r->method);
     free(r->path);
     free(r->body);
@@ -295,8 +279,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     *con_cls = NULL;
 }
 
-__attribute__((format(printf, 2, 0))) static void on_mhd_log(void *cls, const char *fmt,
-                                                              va_list ap)
+__attribute__((format(printf, 2, 0))) static void on_mhd_log(void *cls, const char *fmt, va_list ap)
 {
     (void)cls;
     char msg[256];
@@ -320,8 +303,7 @@ static int parse_listen(const char *listen, struct sockaddr_storage *ss, char *e
     memset(ss, 0, sizeof(*ss));
     struct sockaddr_in *in4 = (struct sockaddr_in *)ss;
     struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)ss;
-    if (strcmp(host, "localhost") == 0)
-        strcpy(host, "127.0.0.1");
+    if (strcmp(host, "localhost") == 0) strcpy(host, "127.0.0.1");
     if (host[0] == '[' && host[strlen(host) - 1] == ']') {
         memmove(host, host + 1, strlen(host));
         host[strlen(host) - 1] = '\0';
@@ -343,25 +325,22 @@ int vg_http_new(struct event_base *base, const vg_http_opts_t *o, vg_http_t **ou
                 size_t errlen)
 {
     struct sockaddr_storage ss;
-    if (parse_listen(o->listen, &ss, err, errlen) != 0)
-        return VG_EINVAL;
+    if (parse_listen(o->listen, &ss, err, errlen) != 0) return VG_EINVAL;
     vg_http_t *h = vg_xcalloc(1, sizeof(*h));
     h->base = base;
     h->web_root = vg_xstrdup(o->web_root);
     vg_http_set_auth(h, o->auth_token, o->auth_reads);
-    h->requests = vg_metric_counter("vigil_http_requests_total", "HTTP requests by route and status",
-                                    "route,method,code");
+    h->requests = vg_metric_counter("vigil_http_requests_total",
+                                    "HTTP requests by route and status", "route,method,code");
     unsigned flags = MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
-    if (ss.ss_family == AF_INET6)
-        flags |= MHD_USE_IPv6;
+    if (ss.ss_family == AF_INET6) flags |= MHD_USE_IPv6;
     h->mhd = MHD_start_daemon(
         flags, 0, NULL, NULL, on_access, h, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
         MHD_OPTION_CONNECTION_LIMIT, (unsigned)o->max_connections,
         MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)o->per_ip_connections,
-        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)o->timeout_s,
-        MHD_OPTION_CONNECTION_MEMORY_LIMIT, o->memory_limit, MHD_OPTION_NOTIFY_COMPLETED,
-        on_completed, h, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, h, MHD_OPTION_LISTEN_BACKLOG_SIZE,
-        (unsigned)256, MHD_OPTION_END);
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)o->timeout_s, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+        o->memory_limit, MHD_OPTION_NOTIFY_COMPLETED, on_completed, h, MHD_OPTION_EXTERNAL_LOGGER,
+        on_mhd_log, h, MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)256, MHD_OPTION_END);
     if (!h->mhd) {
         snprintf(err, errlen, "cannot listen on %s (address in use or not permitted)", o->listen);
         vg_http_free(h);
@@ -395,17 +374,13 @@ void vg_http_set_auth(vg_http_t *h, const char *token, bool auth_reads)
 
 void vg_http_free(vg_http_t *h)
 {
-    if (!h)
-        return;
+    if (!h) return;
     /* MHD refuses to stop with suspended connections: answer what still waits */
     while (h->suspended)
         vg_http_reply_error(h->suspended, 503, "shutting_down", "the gateway is stopping", NULL);
-    if (h->io)
-        event_free(h->io);
-    if (h->timer)
-        event_free(h->timer);
-    if (h->mhd)
-        MHD_stop_daemon(h->mhd);
+    if (h->io) event_free(h->io);
+    if (h->timer) event_free(h->timer);
+    if (h->mhd) MHD_stop_daemon(h->mhd);
     free(h->token);
     free(h->web_root);
     free(h);
@@ -442,8 +417,7 @@ const char *vg_http_header(const vg_http_req_t *r, const char *name)
 
 const char *vg_http_body(const vg_http_req_t *r, size_t *len)
 {
-    if (len)
-        *len = r->body_len;
+    if (len) *len = r->body_len;
     return r->body ? r->body : "";
 }
 
@@ -473,15 +447,13 @@ void vg_http_reply(vg_http_req_t *r, int status, const char *content_type, const
         MHD_add_response_header(resp, r->hdr_names[i], r->hdr_values[i]);
         cache_set |= strcasecmp(r->hdr_names[i], MHD_HTTP_HEADER_CACHE_CONTROL) == 0;
     }
-    if (!cache_set)
-        MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+    if (!cache_set) MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
     r->status = status;
     r->resp = resp;
     if (r->suspended) {
         r->suspended = false;
         *r->prev_suspended = r->next_suspended;
-        if (r->next_suspended)
-            r->next_suspended->prev_suspended = r->prev_suspended;
+        if (r->next_suspended) r->next_suspended->prev_suspended = r->prev_suspended;
         MHD_resume_connection(r->conn);
         event_active(r->h->io, EV_READ, 0);
     }
@@ -522,8 +494,8 @@ json_t *vg_http_body_json(vg_http_req_t *r)
     json_t *j = json_loadb(vg_http_body(r, NULL), r->body_len, JSON_REJECT_DUPLICATES, &jerr);
     if (!j) {
         char msg[256];
-        snprintf(msg, sizeof(msg), "invalid JSON at line %d column %d: %s", jerr.line,
-                 jerr.column, jerr.text);
+        snprintf(msg, sizeof(msg), "invalid JSON at line %d column %d: %s", jerr.line, jerr.column,
+                 jerr.text);
         if (claims_json)
             vg_http_reply_error(r, 400, "invalid_json", msg, NULL);
         else

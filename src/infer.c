@@ -29,8 +29,7 @@ vg_stream_spec_t *vg_stream_spec_ref(vg_stream_spec_t *s)
 
 void vg_stream_spec_unref(vg_stream_spec_t *s)
 {
-    if (!s || atomic_fetch_sub(&s->refs, 1) != 1)
-        return;
+    if (!s || atomic_fetch_sub(&s->refs, 1) != 1) return;
     for (size_t i = 0; i < s->n_workers; i++) {
         free(s->workers[i].worker_id);
         free(s->workers[i].model_id);
@@ -43,8 +42,7 @@ void vg_stream_spec_unref(vg_stream_spec_t *s)
 
 void vg_infer_result_free(vg_infer_result_t *r)
 {
-    if (!r)
-        return;
+    if (!r) return;
     json_decref(r->results);
     free(r->stream_id);
     free(r);
@@ -55,8 +53,7 @@ void vg_infer_result_free(vg_infer_result_t *r)
 static const vg_model_cfg_t *find_model(vg_infer_t *p, const char *model_id)
 {
     for (size_t i = 0; model_id && i < p->n_models; i++)
-        if (strcmp(p->models[i].model_id, model_id) == 0)
-            return &p->models[i];
+        if (strcmp(p->models[i].model_id, model_id) == 0) return &p->models[i];
     return NULL;
 }
 
@@ -79,8 +76,7 @@ static int load_detector(const vg_model_cfg_t *m, vg_detector_t **out, char *err
 static failed_load_t *failed_find_locked(vg_infer_t *p, const char *model_id)
 {
     for (failed_load_t *f = p->failed; f; f = f->next)
-        if (strcmp(f->model_id, model_id) == 0)
-            return f;
+        if (strcmp(f->model_id, model_id) == 0) return f;
     return NULL;
 }
 
@@ -103,8 +99,7 @@ static void note_load(vg_infer_t *p, const char *model_id, bool ok, const char *
             p->failed = f;
         }
         f->delay_s = f->delay_s > 0 ? f->delay_s * 2 : VG_INFER_LOAD_RETRY_MIN_S;
-        if (f->delay_s > VG_INFER_LOAD_RETRY_MAX_S)
-            f->delay_s = VG_INFER_LOAD_RETRY_MAX_S;
+        if (f->delay_s > VG_INFER_LOAD_RETRY_MAX_S) f->delay_s = VG_INFER_LOAD_RETRY_MAX_S;
         f->retry_at = vg_now_mono() + f->delay_s;
         snprintf(f->error, sizeof(f->error), "%s", err);
     }
@@ -135,8 +130,7 @@ static void cache_put(executor_t *e, const char *model_id, vg_detector_t *d)
     if (slot == VG_INFER_MAX_CACHED_MODELS) {
         slot = 0;
         for (size_t i = 1; i < e->n_dets; i++)
-            if (e->cache[i].used < e->cache[slot].used)
-                slot = i;
+            if (e->cache[i].used < e->cache[slot].used) slot = i;
         VG_DEBUG("infer", "model_evicted", "{s:i, s:s}", "executor", e->index, "model_id",
                  e->cache[slot].model_id);
         vg_detector_free(e->cache[slot].det);
@@ -164,11 +158,9 @@ vg_detector_t *vg_infer_executor_detector(executor_t *e, const char *model_id, c
     const vg_model_cfg_t *m = find_model(p, model_id);
     failed_load_t *f = d ? NULL : failed_find_locked(p, model_id);
     bool backing_off = f && vg_now_mono() < f->retry_at;
-    if (backing_off)
-        snprintf(err, len, "%s", f->error);
+    if (backing_off) snprintf(err, len, "%s", f->error);
     pthread_mutex_unlock(&p->mu);
-    if (backing_off)
-        return NULL;
+    if (backing_off) return NULL;
     if (!d) {
         if (!m) {
             snprintf(err, len, "model '%s' is not defined", model_id);
@@ -176,8 +168,7 @@ vg_detector_t *vg_infer_executor_detector(executor_t *e, const char *model_id, c
         }
         int rc = load_detector(m, &d, err, len);
         note_load(p, model_id, rc == 0, err);
-        if (rc != 0)
-            return NULL;
+        if (rc != 0) return NULL;
     }
     cache_put(e, model_id, d);
     return d;
@@ -190,8 +181,7 @@ static void on_post(void *arg)
     vg_infer_stream_t *s = arg;
     vg_infer_t *p = s->pool;
     pthread_mutex_lock(&p->mu);
-    if (!s->ready)
-        s->ready_at = vg_now_mono();
+    if (!s->ready) s->ready_at = vg_now_mono();
     s->ready = true;
     pthread_cond_signal(&p->cv);
     pthread_mutex_unlock(&p->mu);
@@ -201,10 +191,8 @@ static vg_infer_stream_t *pick_locked(vg_infer_t *p)
 {
     vg_infer_stream_t *best = NULL;
     for (vg_infer_stream_t *s = p->streams; s; s = s->next) {
-        if (!s->ready || s->busy || s->detached)
-            continue;
-        if (s->vtime < p->vclock)
-            s->vtime = p->vclock; /* an idle stream earns no credit */
+        if (!s->ready || s->busy || s->detached) continue;
+        if (s->vtime < p->vclock) s->vtime = p->vclock; /* an idle stream earns no credit */
         /* equal virtual times (streams of one fps that all caught up) go oldest first,
          * so a burst of aligned keyframes is served in arrival order */
         if (!best || s->vtime < best->vtime ||
@@ -263,8 +251,7 @@ static void *executor_main(void *arg)
         }
         pthread_mutex_lock(&p->mu);
         s->busy = false;
-        if (f)
-            s->vtime += 1.0 / (spec->fps > 0 ? spec->fps : 1.0);
+        if (f) s->vtime += 1.0 / (spec->fps > 0 ? spec->fps : 1.0);
         vg_stream_spec_unref(spec);
         if (s->detached) {
             unlink_locked(p, s);
@@ -301,9 +288,8 @@ static void load_run(void *job)
     vg_detector_t *d = NULL;
     double t0 = vg_now_mono();
     j->ok = load_detector(&j->model, &d, j->err, sizeof(j->err)) == 0;
-    VG_INFO("infer", j->ok ? "model_loaded" : "model_load_failed", "{s:s, s:f, s:s}",
-            "model_id", j->model.model_id, "load_ms", (vg_now_mono() - t0) * 1000.0, "error",
-            j->err);
+    VG_INFO("infer", j->ok ? "model_loaded" : "model_load_failed", "{s:s, s:f, s:s}", "model_id",
+            j->model.model_id, "load_ms", (vg_now_mono() - t0) * 1000.0, "error", j->err);
     note_load(p, j->model.model_id, j->ok, j->err);
     pthread_mutex_lock(&p->mu);
     bool have = false; /* one spare per model: repeated changes must not pile nets up */
@@ -378,8 +364,7 @@ int vg_infer_new(const vg_infer_cfg_t *cfg, vg_infer_t **out)
 
 void vg_infer_free(vg_infer_t *p)
 {
-    if (!p)
-        return;
+    if (!p) return;
     pthread_mutex_lock(&p->mu);
     p->stop = true;
     pthread_cond_broadcast(&p->cv);
@@ -389,8 +374,7 @@ void vg_infer_free(vg_infer_t *p)
     while (p->streams) {
         vg_infer_stream_t *s = p->streams;
         p->streams = s->next;
-        if (s->done)
-            s->done(s->done_arg);
+        if (s->done) s->done(s->done_arg);
         stream_free(s);
     }
     while (p->spares) {
@@ -456,8 +440,7 @@ void vg_infer_detach(vg_infer_stream_t *s, void (*done)(void *arg), void *arg)
     s->done = done;
     s->done_arg = arg;
     bool idle = !s->busy;
-    if (idle)
-        unlink_locked(p, s);
+    if (idle) unlink_locked(p, s);
     pthread_mutex_unlock(&p->mu);
     if (idle) {
         done(arg);

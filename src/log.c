@@ -59,15 +59,13 @@ static void write_all(int fd, const char *buf, size_t len)
 {
     while (len > 0) {
         ssize_t n = write(fd, buf, len);
-        if (n <= 0)
-            return; /* nowhere left to report a logging failure */
+        if (n <= 0) return; /* nowhere left to report a logging failure */
         buf += n;
         len -= (size_t)n;
     }
 }
 
-void vg_log(vg_log_level_t level, const char *module, const char *event, const char *fields,
-            ...)
+void vg_log(vg_log_level_t level, const char *module, const char *event, const char *fields, ...)
 {
     if (!vg_log_enabled(level)) {
         /* 'o' arguments are references handed to us: pack and drop them, or they leak.
@@ -111,11 +109,10 @@ void vg_log(vg_log_level_t level, const char *module, const char *event, const c
 
 static bool is_secret_param(const char *name, size_t len)
 {
-    static const char *const secret[] = {"password", "pass", "pwd", "passwd",
+    static const char *const secret[] = {"password", "pass", "pwd",    "passwd",
                                          "token",    "key",  "secret", "auth"};
     for (size_t i = 0; i < VG_ARRAY_LEN(secret); i++)
-        if (strlen(secret[i]) == len && strncasecmp(name, secret[i], len) == 0)
-            return true;
+        if (strlen(secret[i]) == len && strncasecmp(name, secret[i], len) == 0) return true;
     return false;
 }
 
@@ -140,16 +137,14 @@ static void redact_query(const char *q, char **out, size_t *pos)
             *pos += strlen(end);
             return;
         }
-        if (*end == '&')
-            (*out)[(*pos)++] = '&';
+        if (*end == '&') (*out)[(*pos)++] = '&';
         q = *end ? end + 1 : end;
     }
 }
 
 char *vg_redact_url(const char *url)
 {
-    if (!url)
-        return NULL;
+    if (!url) return NULL;
     size_t len = strlen(url);
     char *out = vg_xmalloc(len + 4 * len / 2 + 8); /* "***" may be longer than a value */
     size_t pos = 0;
@@ -160,8 +155,7 @@ char *vg_redact_url(const char *url)
         const char *auth_end = auth + strcspn(auth, "/?#");
         const char *at = NULL;
         for (const char *c = auth; c < auth_end; c++)
-            if (*c == '@')
-                at = c; /* the last '@' ends the userinfo */
+            if (*c == '@') at = c; /* the last '@' ends the userinfo */
         if (at) {
             const char *colon = memchr(auth, ':', (size_t)(at - auth));
             size_t keep = (size_t)((colon ? colon : at) - url);
@@ -178,8 +172,7 @@ char *vg_redact_url(const char *url)
     size_t head = qm ? (size_t)(qm - p) + 1 : strlen(p);
     memcpy(out + pos, p, head);
     pos += head;
-    if (qm)
-        redact_query(qm + 1, &out, &pos);
+    if (qm) redact_query(qm + 1, &out, &pos);
     out[pos] = '\0';
     return out;
 }

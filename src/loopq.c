@@ -63,14 +63,12 @@ void vg_loopq_post(vg_loopq_t *q, vg_loopq_fn fn, void *ctx, void *msg)
         q->head = it;
     q->tail = it;
     pthread_mutex_unlock(&q->mu);
-    if (was_empty)
-        event_active(q->ev, 0, 0);
+    if (was_empty) event_active(q->ev, 0, 0);
 }
 
 void vg_loopq_free(vg_loopq_t *q)
 {
-    if (!q)
-        return;
+    if (!q) return;
     vg_loopq_drain(q);
     event_free(q->ev);
     pthread_mutex_destroy(&q->mu);

@@ -33,9 +33,12 @@ static void print_diag(const vg_diag_t *d)
 int main(int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"config", required_argument, NULL, 'c'},   {"check-config", no_argument, NULL, 'k'},
-        {"log-level", required_argument, NULL, 'l'}, {"version", no_argument, NULL, 'V'},
-        {"help", no_argument, NULL, 'h'},            {NULL, 0, NULL, 0},
+        {"config", required_argument, NULL, 'c'},
+        {"check-config", no_argument, NULL, 'k'},
+        {"log-level", required_argument, NULL, 'l'},
+        {"version", no_argument, NULL, 'V'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
     };
     const char *path = NULL, *level = NULL;
     bool check = false;
@@ -85,8 +88,8 @@ int main(int argc, char **argv)
         return 1;
     }
     if (check) {
-        printf("%s: configuration is valid (%zu streams, %zu models)\n",
-               path ? path : "<embedded>", cfg->n_streams, cfg->n_models);
+        printf("%s: configuration is valid (%zu streams, %zu models)\n", path ? path : "<embedded>",
+               cfg->n_streams, cfg->n_models);
         vg_config_free(cfg);
         return 0;
     }
@@ -96,8 +99,7 @@ int main(int argc, char **argv)
     mallopt(M_MMAP_THRESHOLD, 64 * 1024);
     vg_log_set_level(level ? lvl : cfg->log_level);
     vg_gateway_t *gw = NULL;
-    if (vg_gateway_new(cfg, level, &gw) != 0)
-        return 1;
+    if (vg_gateway_new(cfg, level, &gw) != 0) return 1;
     rc = vg_gateway_run(gw);
     vg_gateway_free(gw);
     return rc;

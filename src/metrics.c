@@ -45,14 +45,12 @@ static void atomic_add_double(_Atomic uint64_t *a, double v)
 
 static bool valid_name(const char *s, bool allow_colon)
 {
-    if (!s || !*s)
-        return false;
+    if (!s || !*s) return false;
     for (const char *p = s; *p; p++) {
         char c = *p;
         bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' ||
-                 (allow_colon && c == ':') || (p != s && c >= '0' && c <= '9');
-        if (!ok)
-            return false;
+                  (allow_colon && c == ':') || (p != s && c >= '0' && c <= '9');
+        if (!ok) return false;
     }
     return true;
 }
@@ -62,8 +60,7 @@ static size_t utf8_seq_len(const unsigned char *p)
 {
     size_t n;
     uint32_t cp;
-    if (p[0] < 0x80)
-        return 1;
+    if (p[0] < 0x80) return 1;
     if (p[0] >= 0xc2 && p[0] <= 0xdf) {
         n = 2;
         cp = p[0] & 0x1fu;
@@ -81,10 +78,8 @@ static size_t utf8_seq_len(const unsigned char *p)
             return 0;
         cp = (cp << 6) | (p[i] & 0x3fu);
     }
-    if (n == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff)))
-        return 0;
-    if (n == 4 && (cp < 0x10000 || cp > 0x10ffff))
-        return 0;
+    if (n == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) return 0;
+    if (n == 4 && (cp < 0x10000 || cp > 0x10ffff)) return 0;
     return n;
 }
 
@@ -95,8 +90,7 @@ static char *utf8_fix(const char *s)
     const unsigned char *p = (const unsigned char *)s;
     while (*p && utf8_seq_len(p))
         p += utf8_seq_len(p);
-    if (!*p)
-        return NULL;
+    if (!*p) return NULL;
     buf_t b = {0};
     vg_metrics_buf_put(&b, s, (size_t)((const char *)p - s));
     while (*p) {
@@ -116,8 +110,7 @@ static uint64_t hash_values(const char *const *vals, size_t n)
     for (size_t i = 0; i < n; i++)
         for (const unsigned char *p = (const unsigned char *)vals[i];; p++) {
             h = (h ^ *p) * 1099511628211ull;
-            if (!*p)
-                break;
+            if (!*p) break;
         }
     return h;
 }
@@ -128,8 +121,7 @@ static uint64_t hash_values(const char *const *vals, size_t n)
 static size_t parse_label_names(const char *labels, kind_t kind, char **names)
 {
     size_t n = 0;
-    if (!labels || !*labels)
-        return 0;
+    if (!labels || !*labels) return 0;
     for (const char *p = labels;; p++) {
         size_t len = strcspn(p, ",");
         const char *end = p + len;
@@ -147,23 +139,19 @@ static size_t parse_label_names(const char *labels, kind_t kind, char **names)
         for (size_t j = 0; j < n; j++)
             VG_CHECK(strcmp(names[j], names[n]) != 0);
         n++;
-        if (!*end)
-            return n;
+        if (!*end) return n;
         p = end;
     }
 }
 
 static bool same_shape(const vg_metric_t *m, kind_t kind, char *const *names, size_t n_labels,
-                      const double *bounds, size_t n_bounds)
+                       const double *bounds, size_t n_bounds)
 {
-    if (m->kind != kind || m->n_labels != n_labels || m->n_bounds != n_bounds)
-        return false;
+    if (m->kind != kind || m->n_labels != n_labels || m->n_bounds != n_bounds) return false;
     for (size_t i = 0; i < n_labels; i++)
-        if (strcmp(m->label_names[i], names[i]) != 0)
-            return false;
+        if (strcmp(m->label_names[i], names[i]) != 0) return false;
     for (size_t i = 0; i < n_bounds; i++)
-        if (m->bounds[i] != bounds[i])
-            return false;
+        if (m->bounds[i] != bounds[i]) return false;
     return true;
 }
 
@@ -196,8 +184,7 @@ static vg_metric_t *family_new(kind_t kind, const char *name, const char *help, 
 
 static void series_free(vg_series_t *s)
 {
-    if (!s)
-        return;
+    if (!s) return;
     for (size_t i = 0; i < s->family->n_labels; i++)
         free(s->values[i]);
     free(s->values);
@@ -226,8 +213,7 @@ static vg_metric_t *find_family_locked(const char *name)
 {
     ASSERT_LOCKED(&vg_metrics_reg.mu);
     for (size_t i = 0; i < vg_metrics_reg.n_families; i++)
-        if (strcmp(vg_metrics_reg.families[i]->name, name) == 0)
-            return vg_metrics_reg.families[i];
+        if (strcmp(vg_metrics_reg.families[i]->name, name) == 0) return vg_metrics_reg.families[i];
     return NULL;
 }
 
@@ -295,8 +281,7 @@ static vg_series_t *series_new(vg_metric_t *m, uint64_t hash, const char *const 
     buf_t b = {0};
     for (size_t i = 0; i < m->n_labels; i++) {
         s->values[i] = vg_xstrdup(vals[i]);
-        if (i)
-            vg_metrics_buf_puts(&b, ",");
+        if (i) vg_metrics_buf_puts(&b, ",");
         vg_metrics_buf_puts(&b, m->label_names[i]);
         vg_metrics_buf_puts(&b, "=\"");
         vg_metrics_buf_escape(&b, vals[i], true);
@@ -315,13 +300,11 @@ static vg_series_t *find_series_locked(vg_metric_t *m, uint64_t hash, const char
     ASSERT_LOCKED(&m->mu);
     for (size_t i = 0; i < m->n_series; i++) {
         vg_series_t *s = m->series[i];
-        if (s->hash != hash)
-            continue;
+        if (s->hash != hash) continue;
         size_t j = 0;
         while (j < m->n_labels && strcmp(s->values[j], vals[j]) == 0)
             j++;
-        if (j == m->n_labels)
-            return s;
+        if (j == m->n_labels) return s;
     }
     return NULL;
 }
@@ -337,8 +320,7 @@ vg_series_t *vg_metric_series(vg_metric_t *m, ...)
         vals[i] = va_arg(ap, const char *);
         VG_CHECK(vals[i] != NULL);
         fixed[i] = utf8_fix(vals[i]);
-        if (fixed[i])
-            vals[i] = fixed[i];
+        if (fixed[i]) vals[i] = fixed[i];
     }
     va_end(ap);
     uint64_t hash = hash_values(vals, m->n_labels);
@@ -367,8 +349,7 @@ void vg_series_inc(vg_series_t *s)
 void vg_series_add(vg_series_t *s, double v)
 {
     VG_CHECK(s->family->kind != KIND_HISTOGRAM);
-    if (s->family->kind == KIND_COUNTER && !(v >= 0))
-        return; /* counters never go down */
+    if (s->family->kind == KIND_COUNTER && !(v >= 0)) return; /* counters never go down */
     atomic_add_double(&s->bits, v);
 }
 
@@ -381,8 +362,7 @@ void vg_series_set(vg_series_t *s, double v)
 void vg_series_set_total(vg_series_t *s, double total)
 {
     VG_CHECK(s->family->kind == KIND_COUNTER);
-    if (total >= 0)
-        atomic_store_explicit(&s->bits, vg_metrics_dbits(total), memory_order_relaxed);
+    if (total >= 0) atomic_store_explicit(&s->bits, vg_metrics_dbits(total), memory_order_relaxed);
 }
 
 void vg_series_observe(vg_series_t *s, double v)
@@ -429,8 +409,7 @@ void vg_metrics_remove_label(const char *name, const char *value)
     for (size_t f = 0; f < vg_metrics_reg.n_families; f++) {
         vg_metric_t *m = vg_metrics_reg.families[f];
         for (size_t l = 0; l < m->n_labels; l++) {
-            if (strcmp(m->label_names[l], name) != 0)
-                continue;
+            if (strcmp(m->label_names[l], name) != 0) continue;
             pthread_mutex_lock(&m->mu);
             remove_matching_locked(m, l, fixed ? fixed : value);
             pthread_mutex_unlock(&m->mu);

@@ -28,7 +28,6 @@ static void init_process(void)
 
 /* ---- construction ----------------------------------------------------------------- */
 
-
 int vg_mqtt_new(struct event_base *base, const vg_mqtt_cfg_t *cfg, const vg_mqtt_hooks_t *hooks,
                 vg_mqtt_t **out)
 {
@@ -72,8 +71,7 @@ int vg_mqtt_new(struct event_base *base, const vg_mqtt_cfg_t *cfg, const vg_mqtt
 
 /* ---- public operations ------------------------------------------------------------ */
 
-void vg_mqtt_set_backoff(vg_mqtt_t *m, double initial_s, double probe_max_s,
-                         double refused_max_s)
+void vg_mqtt_set_backoff(vg_mqtt_t *m, double initial_s, double probe_max_s, double refused_max_s)
 {
     m->backoff_initial_s = initial_s > 0 ? initial_s : 0.5;
     m->probe_max_s = probe_max_s >= m->backoff_initial_s ? probe_max_s : m->backoff_initial_s;
@@ -106,8 +104,7 @@ int vg_mqtt_unsubscribe(vg_mqtt_t *m, const char *pattern)
 {
     for (sub_t **pp = &m->subs; *pp; pp = &(*pp)->next) {
         sub_t *s = *pp;
-        if (strcmp(s->pattern, pattern) != 0)
-            continue;
+        if (strcmp(s->pattern, pattern) != 0) continue;
         *pp = s->next;
         if (m->state == ST_READY) {
             mosquitto_unsubscribe(m->mosq, NULL, s->pattern);
@@ -125,12 +122,10 @@ int vg_mqtt_publish(vg_mqtt_t *m, const char *topic, const void *payload, size_t
                     bool retain, vg_mqtt_class_t cls)
 {
     if (!topic || !*topic || qos < 0 || qos > 2 || len > MQTT_MAX_PAYLOAD || (len && !payload) ||
-        (unsigned)cls >= VG_OUTBOX_NCLASS ||
-        mosquitto_pub_topic_check(topic) != MOSQ_ERR_SUCCESS ||
+        (unsigned)cls >= VG_OUTBOX_NCLASS || mosquitto_pub_topic_check(topic) != MOSQ_ERR_SUCCESS ||
         mosquitto_validate_utf8(topic, (int)strlen(topic)) != MOSQ_ERR_SUCCESS)
         return VG_EINVAL;
-    if (m->stopping)
-        return VG_EBUSY;
+    if (m->stopping) return VG_EBUSY;
     if (qos == 0 && m->state != ST_READY) {
         vg_mqtt_count_drop(DROP_OFFLINE_QOS0, (vg_outbox_class_t)cls, 1);
         return VG_OK;
@@ -170,8 +165,7 @@ vg_mqtt_care_t *vg_mqtt_care(vg_mqtt_t *m)
 
 void vg_mqtt_stop(vg_mqtt_t *m, double timeout_s)
 {
-    if (m->stopping)
-        return;
+    if (m->stopping) return;
     m->stopping = true;
     VG_INFO(MOD, "stopping", "{s:i, s:i, s:f}", "outbox", (int)vg_outbox_len(m->outbox),
             "unacknowledged", (int)vg_mqtt_inflight_len(m), "timeout_s", timeout_s);
@@ -186,8 +180,7 @@ void vg_mqtt_stop(vg_mqtt_t *m, double timeout_s)
 
 void vg_mqtt_free(vg_mqtt_t *m)
 {
-    if (!m)
-        return;
+    if (!m) return;
     size_t left = vg_outbox_len(m->outbox) + vg_mqtt_inflight_len(m);
     if (left && !m->stopped) {
         VG_WARN(MOD, "free_dropped", "{s:i, s:i}", "messages", (int)left, "events",
@@ -196,13 +189,11 @@ void vg_mqtt_free(vg_mqtt_t *m)
     }
     vg_mqtt_unwatch(m);
     vg_resolve_release(m->lookup);
-    struct event *evs[] = {m->ev_tick, m->ev_retry, m->ev_ready, m->ev_resolved, m->ev_deadline,
-                           m->ev_stopped};
+    struct event *evs[] = {m->ev_tick,     m->ev_retry,    m->ev_ready,
+                           m->ev_resolved, m->ev_deadline, m->ev_stopped};
     for (size_t i = 0; i < VG_ARRAY_LEN(evs); i++)
-        if (evs[i])
-            event_free(evs[i]);
-    if (m->mosq)
-        mosquitto_destroy(m->mosq); /* closes without DISCONNECT: the will goes out */
+        if (evs[i]) event_free(evs[i]);
+    if (m->mosq) mosquitto_destroy(m->mosq); /* closes without DISCONNECT: the will goes out */
     vg_outbox_free(m->outbox);
     vg_mqtt_care_free(&m->care);
     while (m->subs) {

@@ -11,8 +11,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-
-
 /* A topic level: not empty, no separator, no wildcard. */
 static bool level_ok(const char *s)
 {

@@ -22,21 +22,17 @@
 #include <stdlib.h>
 #include <string.h>
 
-
-
 static int set_credentials(struct mosquitto *mosq, const vg_mqtt_cfg_t *cfg)
 {
     bool user = cfg->username && *cfg->username;
     bool pwfile = cfg->password_file && *cfg->password_file;
-    if (!user && !pwfile)
-        return VG_OK;
+    if (!user && !pwfile) return VG_OK;
     if (!user) {
         VG_ERROR(MOD, "bad_config", "{s:s}", "reason", "mqtt.password_file needs mqtt.username");
         return VG_EINVAL;
     }
     char *pw = NULL;
-    if (pwfile && !(pw = vg_secret_read_file(cfg->password_file, "mqtt password")))
-        return VG_EIO;
+    if (pwfile && !(pw = vg_secret_read_file(cfg->password_file, "mqtt password"))) return VG_EIO;
     int rc = mosquitto_username_pw_set(mosq, cfg->username, pw);
     if (pw) {
         explicit_bzero(pw, strlen(pw));
@@ -60,11 +56,9 @@ static int no_key_password(char *buf, int size, int rwflag, void *userdata)
 static void sni_by_name(const SSL *ssl, int where, int ret)
 {
     (void)ret;
-    if (!(where & SSL_CB_HANDSHAKE_START))
-        return;
+    if (!(where & SSL_CB_HANDSHAKE_START)) return;
     const char *name = SSL_CTX_get_app_data(SSL_get_SSL_CTX(ssl));
-    if (name)
-        SSL_set_tlsext_host_name((SSL *)ssl, name);
+    if (name) SSL_set_tlsext_host_name((SSL *)ssl, name);
 }
 
 /* Says why a broker's certificate was refused (libmosquitto only logs "certificate
@@ -72,9 +66,8 @@ static void sni_by_name(const SSL *ssl, int where, int ret)
 static int log_verify(int ok, X509_STORE_CTX *x)
 {
     if (!ok)
-        VG_WARN(MOD, "tls_verify_failed", "{s:i, s:s}", "depth",
-                X509_STORE_CTX_get_error_depth(x), "reason",
-                X509_verify_cert_error_string(X509_STORE_CTX_get_error(x)));
+        VG_WARN(MOD, "tls_verify_failed", "{s:i, s:s}", "depth", X509_STORE_CTX_get_error_depth(x),
+                "reason", X509_verify_cert_error_string(X509_STORE_CTX_get_error(x)));
     return ok;
 }
 
@@ -83,8 +76,8 @@ static int tls_fail(const char *field, const char *value)
     char reason[256];
     ERR_error_string_n(ERR_get_error(), reason, sizeof(reason));
     ERR_clear_error();
-    VG_ERROR(MOD, "tls_config_failed", "{s:s, s:s, s:s}", "field", field, "value", value,
-             "reason", reason);
+    VG_ERROR(MOD, "tls_config_failed", "{s:s, s:s, s:s}", "field", field, "value", value, "reason",
+             reason);
     return VG_EINVAL;
 }
 
@@ -120,8 +113,7 @@ static int set_tls(struct mosquitto *mosq, const vg_tls_cfg_t *t, const char *ho
 {
     bool ca = t->ca_file && *t->ca_file, cert = t->cert_file && *t->cert_file;
     bool key = t->key_file && *t->key_file;
-    if (!ca && !cert && !key)
-        return VG_OK;
+    if (!ca && !cert && !key) return VG_OK;
     if (cert != key) {
         VG_ERROR(MOD, "bad_config", "{s:s}", "reason",
                  "mqtt.tls.cert_file and mqtt.tls.key_file go together");
@@ -131,9 +123,9 @@ static int set_tls(struct mosquitto *mosq, const vg_tls_cfg_t *t, const char *ho
     VG_CHECK(ctx);
     int rc = configure_ctx(ctx, t, host);
     /* as given: libmosquitto's defaults would reload files and check the address */
-    if (rc == VG_OK && (mosquitto_void_option(mosq, MOSQ_OPT_SSL_CTX, ctx) != MOSQ_ERR_SUCCESS ||
-                        mosquitto_int_option(mosq, MOSQ_OPT_SSL_CTX_WITH_DEFAULTS, 0) !=
-                            MOSQ_ERR_SUCCESS)) {
+    if (rc == VG_OK &&
+        (mosquitto_void_option(mosq, MOSQ_OPT_SSL_CTX, ctx) != MOSQ_ERR_SUCCESS ||
+         mosquitto_int_option(mosq, MOSQ_OPT_SSL_CTX_WITH_DEFAULTS, 0) != MOSQ_ERR_SUCCESS)) {
         VG_ERROR(MOD, "tls_config_failed", "{s:s}", "reason", "libmosquitto without TLS");
         rc = VG_EINVAL;
     }
@@ -147,8 +139,7 @@ int vg_mqtt_setup_session(struct mosquitto *mosq, const vg_mqtt_cfg_t *cfg, cons
 {
     *tls = false;
     int rc = set_credentials(mosq, cfg);
-    if (rc == VG_OK)
-        rc = set_tls(mosq, &cfg->tls, host, tls);
+    if (rc == VG_OK) rc = set_tls(mosq, &cfg->tls, host, tls);
     if (rc == VG_OK && hooks->will_topic) {
         const char *p = hooks->will_payload ? hooks->will_payload : "";
         if (mosquitto_will_set(mosq, hooks->will_topic, (int)strlen(p), p, 1, true) !=

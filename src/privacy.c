@@ -45,8 +45,7 @@ vg_mask_t *vg_privacy_copy(const vg_mask_t *masks, size_t n_masks)
 
 void vg_privacy_blank(uint8_t *bgr, int width, int height, int stride)
 {
-    if (!bgr || width <= 0 || height <= 0)
-        return;
+    if (!bgr || width <= 0 || height <= 0) return;
     for (int y = 0; y < height; y++)
         memset(bgr + (size_t)y * (size_t)stride, 0x60, (size_t)width * 3);
 }
@@ -56,8 +55,7 @@ static void put2(uint8_t *bgr, int width, int height, int stride, int x, int y, 
     for (int dy = 0; dy < 2; dy++)
         for (int dx = 0; dx < 2; dx++) {
             int px = x + dx, py = y + dy;
-            if (px < 0 || py < 0 || px >= width || py >= height)
-                continue;
+            if (px < 0 || py < 0 || px >= width || py >= height) continue;
             memcpy(bgr + (size_t)py * (size_t)stride + (size_t)px * 3, c, 3);
         }
 }
@@ -70,8 +68,7 @@ static void line(uint8_t *bgr, int width, int height, int stride, int x0, int y0
     int err = dx + dy;
     for (int guard = 0; guard < 100000; guard++) {
         put2(bgr, width, height, stride, x0, y0, c);
-        if (x0 == x1 && y0 == y1)
-            return;
+        if (x0 == x1 && y0 == y1) return;
         int e2 = 2 * err;
         if (e2 >= dy) {
             err += dy;
@@ -87,8 +84,7 @@ static void line(uint8_t *bgr, int width, int height, int stride, int x0, int y0
 void vg_privacy_draw_polygon(uint8_t *bgr, int width, int height, int stride, const double *xy,
                              size_t n, const uint8_t bgr_color[3])
 {
-    if (!bgr || n < 2 || width <= 0 || height <= 0)
-        return;
+    if (!bgr || n < 2 || width <= 0 || height <= 0) return;
     for (size_t i = 0; i < n; i++) {
         size_t j = (i + 1) % n;
         line(bgr, width, height, stride, (int)(xy[2 * i] * (width - 1) + 0.5),

@@ -27,8 +27,7 @@ static _Atomic double start_time_cache; /* 0 until first computed */
 static int read_small_file(const char *path, char *buf, size_t len)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return VG_EIO;
+    if (fd < 0) return VG_EIO;
     size_t used = 0;
     while (used + 1 < len) {
         ssize_t n = read(fd, buf + used, len - 1 - used);
@@ -36,8 +35,7 @@ static int read_small_file(const char *path, char *buf, size_t len)
             close(fd);
             return VG_EIO;
         }
-        if (n == 0)
-            break;
+        if (n == 0) break;
         used += (size_t)n;
     }
     close(fd);
@@ -49,8 +47,7 @@ static int read_small_file(const char *path, char *buf, size_t len)
 static int read_boot_time(double *out)
 {
     FILE *f = fopen("/proc/stat", "re");
-    if (!f)
-        return VG_EIO;
+    if (!f) return VG_EIO;
     char *line = NULL;
     size_t cap = 0;
     int rc = VG_EIO;
@@ -72,18 +69,15 @@ static int read_boot_time(double *out)
 static int sample_stat(vg_proc_sample_t *s, double ticks)
 {
     char text[1024];
-    if (read_small_file("/proc/self/stat", text, sizeof(text)) != VG_OK)
-        return VG_EIO;
+    if (read_small_file("/proc/self/stat", text, sizeof(text)) != VG_OK) return VG_EIO;
     const char *p = strrchr(text, ')');
-    if (!p)
-        return VG_EIO;
+    if (!p) return VG_EIO;
     p++;
     unsigned long long field[23] = {0};
     for (int i = 3; i <= 22; i++) {
         while (*p == ' ')
             p++;
-        if (!*p)
-            return VG_EIO;
+        if (!*p) return VG_EIO;
         field[i] = i == 3 ? 0 : strtoull(p, NULL, 10); /* field 3 is the state letter */
         p += strcspn(p, " ");
     }
@@ -93,8 +87,7 @@ static int sample_stat(vg_proc_sample_t *s, double ticks)
     double start = atomic_load(&start_time_cache);
     if (start == 0) {
         double boot;
-        if (read_boot_time(&boot) != VG_OK)
-            return VG_EIO;
+        if (read_boot_time(&boot) != VG_OK) return VG_EIO;
         start = boot + (double)field[22] / ticks;
         atomic_store(&start_time_cache, start);
     }
@@ -118,21 +111,17 @@ static int sample_statm(vg_proc_sample_t *s, double page)
 static int sample_fds(vg_proc_sample_t *s)
 {
     DIR *d = opendir("/proc/self/fd");
-    if (!d)
-        return VG_EIO;
+    if (!d) return VG_EIO;
     int n = 0;
     const struct dirent *e;
     while ((e = readdir(d)) != NULL)
-        if (e->d_name[0] != '.')
-            n++;
+        if (e->d_name[0] != '.') n++;
     closedir(d);
     s->open_fds = n > 0 ? n - 1 : 0; /* not the directory's own fd */
 
     struct rlimit rl;
-    if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
-        return VG_EIO;
-    s->max_fds = rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur > INT_MAX ? INT_MAX
-                                                                        : (int)rl.rlim_cur;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0) return VG_EIO;
+    s->max_fds = rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur > INT_MAX ? INT_MAX : (int)rl.rlim_cur;
     return VG_OK;
 }
 
@@ -140,8 +129,7 @@ int vg_proc_sample(vg_proc_sample_t *out)
 {
     long ticks = sysconf(_SC_CLK_TCK);
     long page = sysconf(_SC_PAGESIZE);
-    if (ticks <= 0 || page <= 0)
-        return VG_EIO;
+    if (ticks <= 0 || page <= 0) return VG_EIO;
     vg_proc_sample_t s = {0};
     if (sample_stat(&s, (double)ticks) != VG_OK || sample_statm(&s, (double)page) != VG_OK ||
         sample_fds(&s) != VG_OK)
@@ -155,14 +143,19 @@ int vg_proc_sample(vg_proc_sample_t *out)
 typedef struct {
     const char *name;
     const char *help;
-    bool counter; /* else gauge */
+    bool counter;  /* else gauge */
     size_t offset; /* into vg_proc_sample_t */
-    bool is_int;  /* the field is an int, else a double */
+    bool is_int;   /* the field is an int, else a double */
 } proc_metric_t;
 
-#define PM_D(name, help, counter, field)                                                   \
-    {name, help, counter, offsetof(vg_proc_sample_t, field), false}
-#define PM_I(name, help, field) {name, help, false, offsetof(vg_proc_sample_t, field), true}
+#define PM_D(name, help, counter, field)                                                           \
+    {                                                                                              \
+        name, help, counter, offsetof(vg_proc_sample_t, field), false                              \
+    }
+#define PM_I(name, help, field)                                                                    \
+    {                                                                                              \
+        name, help, false, offsetof(vg_proc_sample_t, field), true                                 \
+    }
 
 static const proc_metric_t proc_metrics[] = {
     PM_D("process_cpu_seconds_total", "User plus system CPU time consumed, in seconds.", true,
@@ -187,8 +180,7 @@ static void proc_collect(void *arg)
 {
     (void)arg;
     vg_proc_sample_t sample;
-    if (vg_proc_sample(&sample) != VG_OK)
-        return; /* keep the previous values */
+    if (vg_proc_sample(&sample) != VG_OK) return; /* keep the previous values */
     for (size_t i = 0; i < VG_ARRAY_LEN(proc_metrics); i++) {
         const proc_metric_t *pm = &proc_metrics[i];
         const char *field = (const char *)&sample + pm->offset;
@@ -212,9 +204,8 @@ void vg_metrics_register_process(void)
 {
     for (size_t i = 0; i < VG_ARRAY_LEN(proc_metrics); i++)
         proc_family(&proc_metrics[i]);
-    vg_metric_t *info = vg_metric_gauge("vigil_build_info",
-                                        "Build of vigild, by version; the value is always 1.",
-                                        "version");
+    vg_metric_t *info = vg_metric_gauge(
+        "vigil_build_info", "Build of vigild, by version; the value is always 1.", "version");
     vg_series_set(vg_metric_series(info, VG_VERSION), 1);
     vg_metrics_add_collect_hook(proc_collect, NULL);
 }

@@ -27,8 +27,7 @@ static void unref(vg_resolve_t *r)
     VG_CHECK(pthread_mutex_lock(&r->mu) == 0);
     int left = --r->refs;
     VG_CHECK(pthread_mutex_unlock(&r->mu) == 0);
-    if (left)
-        return;
+    if (left) return;
     pthread_mutex_destroy(&r->mu);
     free(r->host);
     free(r);
@@ -36,8 +35,8 @@ static void unref(vg_resolve_t *r)
 
 static void lookup(const char *host, vg_resolve_result_t *out)
 {
-    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
-                             .ai_flags = AI_ADDRCONFIG};
+    struct addrinfo hints = {
+        .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_ADDRCONFIG};
     struct addrinfo *res = NULL;
     int rc = getaddrinfo(host, NULL, &hints, &res);
     if (rc != 0) {
@@ -52,12 +51,10 @@ static void lookup(const char *host, vg_resolve_result_t *out)
         bool dup = false;
         for (size_t i = 0; i < out->n; i++)
             dup = dup || strcmp(out->addr[i], dst) == 0;
-        if (!dup)
-            out->n++;
+        if (!dup) out->n++;
     }
     freeaddrinfo(res);
-    if (out->n == 0)
-        out->error = "no usable address";
+    if (out->n == 0) out->error = "no usable address";
 }
 
 static void *resolve_main(void *arg)
@@ -69,8 +66,7 @@ static void *resolve_main(void *arg)
     VG_CHECK(pthread_mutex_lock(&r->mu) == 0);
     r->result = res;
     r->finished = true;
-    if (!r->cancelled)
-        event_active(r->done, EV_READ, 0);
+    if (!r->cancelled) event_active(r->done, EV_READ, 0);
     VG_CHECK(pthread_mutex_unlock(&r->mu) == 0);
     unref(r);
     return NULL;
@@ -96,16 +92,14 @@ int vg_resolve_result(vg_resolve_t *r, vg_resolve_result_t *out)
 {
     VG_CHECK(pthread_mutex_lock(&r->mu) == 0);
     bool finished = r->finished;
-    if (finished)
-        *out = r->result;
+    if (finished) *out = r->result;
     VG_CHECK(pthread_mutex_unlock(&r->mu) == 0);
     return finished ? VG_OK : VG_EBUSY;
 }
 
 void vg_resolve_release(vg_resolve_t *r)
 {
-    if (!r)
-        return;
+    if (!r) return;
     VG_CHECK(pthread_mutex_lock(&r->mu) == 0);
     r->cancelled = true;
     VG_CHECK(pthread_mutex_unlock(&r->mu) == 0);

@@ -41,36 +41,30 @@ static int status_for(const json_t *ack, int ok_status)
 {
     const char *st = json_string_value(json_object_get(ack, "status"));
     const char *code = json_string_value(json_object_get(json_object_get(ack, "error"), "code"));
-    if (st && strcmp(st, "completed") == 0)
-        return ok_status;
-    if (st && strcmp(st, "failed") == 0)
-        return 422;
+    if (st && strcmp(st, "completed") == 0) return ok_status;
+    if (st && strcmp(st, "failed") == 0) return 422;
     static const struct {
         const char *code;
         int status;
     } map[] = {{"unknown_stream", 404}, {"unknown_event", 404}, {"stream_exists", 409},
-               {"busy", 409},           {"wrong_shard", 409},
-               {"payload_too_large", 413}};
+               {"busy", 409},           {"wrong_shard", 409},   {"payload_too_large", 413}};
     for (size_t i = 0; code && i < VG_ARRAY_LEN(map); i++)
-        if (strcmp(code, map[i].code) == 0)
-            return map[i].status;
+        if (strcmp(code, map[i].code) == 0) return map[i].status;
     return 400;
 }
 
 static void on_rest_ack(void *arg, const json_t *ack, bool final)
 {
     rest_ack_t *ra = arg;
-    if (!final)
-        return;
+    if (!final) return;
     vg_http_reply_json(ra->req, status_for(ack, ra->ok_status), json_deep_copy(ack));
     ra->replied = true;
-    if (ra->deferred)
-        free(ra);
+    if (ra->deferred) free(ra);
 }
 
 /* Runs a command and replies with its final ack (now, or later when it completes). */
 void vg_rest_run_command(vg_gateway_t *gw, vg_http_req_t *r, json_t *cmd, const char *stream_id,
-                        int ok_status)
+                         int ok_status)
 {
     rest_ack_t *ra = vg_xcalloc(1, sizeof(*ra));
     ra->req = r;
@@ -90,8 +84,7 @@ void vg_rest_run_command(vg_gateway_t *gw, vg_http_req_t *r, json_t *cmd, const 
 static void h_commands(vg_http_req_t *r, void *arg)
 {
     json_t *cmd = vg_http_body_json(r);
-    if (!cmd)
-        return;
+    if (!cmd) return;
     vg_rest_run_command(arg, r, cmd, NULL, 200);
     json_decref(cmd);
 }
@@ -101,8 +94,7 @@ static void body_command(vg_http_req_t *r, vg_gateway_t *gw, const char *name,
                          const char *stream_id, int ok_status)
 {
     json_t *body = vg_http_body_json(r);
-    if (!body)
-        return;
+    if (!body) return;
     json_t *cmd = json_pack("{s:s, s:o}", "command", name, "params", body);
     json_t *id = json_object_get(body, "command_id");
     if (id) {
@@ -137,7 +129,8 @@ static void h_restart(vg_http_req_t *r, void *arg)
     json_decref(cmd);
 }
 
-/* ---- reads ---------------------------------------------------------------------------------------- */
+/* ---- reads
+ * ---------------------------------------------------------------------------------------- */
 
 static json_t *stream_json(vg_stream_t *s)
 {
@@ -157,8 +150,8 @@ static json_t *stream_json(vg_stream_t *s)
     json_object_set_new(j, "person_count", pc);
     const vg_stream_cfg_t *sc = vg_stream_cfg(s);
     static const char *const privacy[] = {"masks", "none", "skeleton"};
-    json_object_set_new(j, "room_id", json_string(sc->room_id && *sc->room_id ? sc->room_id
-                                                                             : sc->stream_id));
+    json_object_set_new(j, "room_id",
+                        json_string(sc->room_id && *sc->room_id ? sc->room_id : sc->stream_id));
     json_object_set_new(j, "privacy", json_string(privacy[sc->privacy]));
     vg_zones_t none = {0};
     json_object_set_new(j, "zones", vg_zones_to_json(sc->zones ? sc->zones : &none));
@@ -186,30 +179,28 @@ static void h_list(vg_http_req_t *r, void *arg)
     json_t *arr = json_array();
     for (size_t i = 0; i < vg_streams_count(gw->streams); i++)
         json_array_append_new(arr, stream_json(vg_streams_at(gw->streams, i)));
-    vg_http_reply_json(r, 200, json_pack("{s:s, s:o}", "instance_id", gw->cfg->instance_id,
-                                         "streams", arr));
+    vg_http_reply_json(
+        r, 200, json_pack("{s:s, s:o}", "instance_id", gw->cfg->instance_id, "streams", arr));
 }
 
 static void h_get(vg_http_req_t *r, void *arg)
 {
     vg_stream_t *s = find_or_404(arg, r);
-    if (s)
-        vg_http_reply_json(r, 200, stream_json(s));
+    if (s) vg_http_reply_json(r, 200, stream_json(s));
 }
 
 static void h_detections(vg_http_req_t *r, void *arg)
 {
     vg_stream_t *s = find_or_404(arg, r);
-    if (!s)
-        return;
+    if (!s) return;
     double at = 0;
     json_t *latest = vg_stream_latest(s, &at);
     if (!latest) {
         vg_http_reply_error(r, 404, "no_result", "no inference result yet", NULL);
         return;
     }
-    vg_http_reply_json(r, 200, json_pack("{s:s, s:O}", "stream_id", vg_stream_id(s), "results",
-                                         latest));
+    vg_http_reply_json(r, 200,
+                       json_pack("{s:s, s:O}", "stream_id", vg_stream_id(s), "results", latest));
 }
 
 static void h_models(vg_http_req_t *r, void *arg)
@@ -232,23 +223,24 @@ static void h_info(vg_http_req_t *r, void *arg)
     vg_gateway_t *gw = arg;
     char started[32];
     vg_format_time(gw->started_at, started, sizeof(started));
-    vg_http_reply_json(r, 200, json_pack("{s:s, s:s, s:s, s:f, s:s, s:s, s:i, s:i}",
-                                         "instance_id", gw->cfg->instance_id, "version",
-                                         VG_VERSION, "build", __DATE__ " " __TIME__,
-                                         "uptime_s", vg_now_mono() - gw->started_mono,
-                                         "started_at", started, "status", gw->status,
-                                         "streams", (int)vg_streams_count(gw->streams),
-                                         "inference_threads", vg_infer_threads(gw->pool)));
+    vg_http_reply_json(r, 200,
+                       json_pack("{s:s, s:s, s:s, s:f, s:s, s:s, s:i, s:i}", "instance_id",
+                                 gw->cfg->instance_id, "version", VG_VERSION, "build",
+                                 __DATE__ " " __TIME__, "uptime_s",
+                                 vg_now_mono() - gw->started_mono, "started_at", started, "status",
+                                 gw->status, "streams", (int)vg_streams_count(gw->streams),
+                                 "inference_threads", vg_infer_threads(gw->pool)));
 }
 
-/* ---- snapshots ------------------------------------------------------------------------------------- */
+/* ---- snapshots
+ * ------------------------------------------------------------------------------------- */
 
 /* Privacy mode skeleton: a plain background and the zones (boxes are drawn next). */
 static void draw_skeleton_view(const vg_gw_snap_t *sn, uint8_t *bgr, int w, int h, int stride)
 {
     static const uint8_t colours[VG_ZONE_NKINDS][3] = {
-        [VG_ZONE_BED] = {200, 120, 40},  [VG_ZONE_CHAIR] = {40, 160, 200},
-        [VG_ZONE_DOOR] = {60, 200, 60},  [VG_ZONE_FLOOR] = {200, 200, 200},
+        [VG_ZONE_BED] = {200, 120, 40},   [VG_ZONE_CHAIR] = {40, 160, 200},
+        [VG_ZONE_DOOR] = {60, 200, 60},   [VG_ZONE_FLOOR] = {200, 200, 200},
         [VG_ZONE_EXCLUDE] = {30, 30, 30},
     };
     vg_privacy_blank(bgr, w, h, stride);
@@ -271,18 +263,15 @@ int vg_gw_snapshot_encode(vg_gw_snap_t *sn)
     int w = 0, h = 0, stride = 0;
     int rc = vg_frame_snapshot_bgr(sn->frame, sn->width, &bgr, &w, &h, &stride);
     if (rc == 0) {
-        if (sn->privacy == VG_PRIVACY_SKELETON)
-            draw_skeleton_view(sn, bgr, w, h, stride);
+        if (sn->privacy == VG_PRIVACY_SKELETON) draw_skeleton_view(sn, bgr, w, h, stride);
         rc = vg_snapshot_jpeg(bgr, w, h, stride, sn->width, sn->boxes, sn->n_boxes, sn->masks,
                               sn->n_masks, 80, &sn->jpeg, &sn->len);
-        if (rc != 0)
-            snprintf(sn->error, sizeof(sn->error), "JPEG encoding failed");
+        if (rc != 0) snprintf(sn->error, sizeof(sn->error), "JPEG encoding failed");
     } else if (rc != VG_ENOTFOUND) {
         snprintf(sn->error, sizeof(sn->error), "frame conversion failed");
     }
     free(bgr);
-    if (rc == VG_ENOTFOUND)
-        snprintf(sn->error, sizeof(sn->error), "superseded");
+    if (rc == VG_ENOTFOUND) snprintf(sn->error, sizeof(sn->error), "superseded");
     return rc;
 }
 
@@ -321,8 +310,7 @@ static bool snap_retry(struct vg_rest *rs, snap_job_t *j)
 {
     vg_stream_t *s = vg_streams_find_gen(rs->gw->streams, j->stream_id, j->gen);
     vg_frame_t *f = s ? vg_mailbox_latest(vg_stream_mailbox(s)) : NULL;
-    if (!f)
-        return false;
+    if (!f) return false;
     vg_frame_unref(j->snap.frame);
     j->snap.frame = f;
     j->retried = true;
@@ -342,8 +330,7 @@ static void snap_done(void *ctx, void *job, bool ran)
         vg_http_add_header(j->req, "Cache-Control", "no-store");
         vg_http_reply(j->req, 200, "image/jpeg", j->snap.jpeg, j->snap.len);
     } else if (strcmp(j->snap.error, "superseded") == 0 && !j->retried) {
-        if (snap_retry(rs, j))
-            return;
+        if (snap_retry(rs, j)) return;
         vg_http_reply_error(j->req, 404, "no_frame", "the stream has no frame any more", NULL);
     } else {
         vg_http_reply_error(j->req, 503, "snapshot_failed", j->snap.error, NULL);
@@ -360,8 +347,7 @@ static void boxes_from_latest(vg_stream_t *s, vg_gw_snap_t *j)
     {
         json_array_foreach(json_object_get(res, "detections"), k, d)
         {
-            if (j->n_boxes == VG_GW_SNAP_BOXES)
-                return;
+            if (j->n_boxes == VG_GW_SNAP_BOXES) return;
             json_t *b = json_object_get(d, "box");
             vg_detection_t *o = &j->boxes[j->n_boxes++];
             memset(o, 0, sizeof(*o));
@@ -384,10 +370,8 @@ void vg_gw_snap_init(vg_gw_snap_t *sn, vg_stream_t *s, vg_frame_t *f, int width,
     sn->frame = f;
     sn->width = width < f->src_width ? width : f->src_width;
     sn->privacy = sc->privacy;
-    if (sc->privacy == VG_PRIVACY_SKELETON && sc->zones)
-        sn->zones = *sc->zones;
-    if (boxes || sc->privacy == VG_PRIVACY_SKELETON)
-        boxes_from_latest(s, sn);
+    if (sc->privacy == VG_PRIVACY_SKELETON && sc->zones) sn->zones = *sc->zones;
+    if (boxes || sc->privacy == VG_PRIVACY_SKELETON) boxes_from_latest(s, sn);
     sn->masks = vg_privacy_copy(sc->privacy_masks, sc->n_privacy_masks);
     sn->n_masks = sc->n_privacy_masks;
 }
@@ -396,8 +380,7 @@ static void h_snapshot(vg_http_req_t *r, void *arg)
 {
     vg_gateway_t *gw = arg;
     vg_stream_t *s = find_or_404(gw, r);
-    if (!s)
-        return;
+    if (!s) return;
     int width = SNAPSHOT_MAX_WIDTH;
     const char *wq = vg_http_query(r, "width");
     if (wq) {
@@ -425,7 +408,8 @@ static void h_snapshot(vg_http_req_t *r, void *arg)
     snap_submit(gw->rest, j);
 }
 
-/* ---- registration ------------------------------------------------------------------------------------ */
+/* ---- registration
+ * ------------------------------------------------------------------------------------ */
 
 static const vg_http_route_t routes[] = {
     {"GET", "/streams", h_list, VG_ACCESS_READ},

@@ -34,10 +34,8 @@ typedef struct {
 static char *dir_of(const char *path)
 {
     const char *slash = strrchr(path, '/');
-    if (!slash)
-        return vg_xstrdup(".");
-    if (slash == path)
-        return vg_xstrdup("/");
+    if (!slash) return vg_xstrdup(".");
+    if (slash == path) return vg_xstrdup("/");
     return vg_xasprintf("%.*s", (int)(slash - path), path);
 }
 
@@ -45,10 +43,8 @@ static bool write_all(int fd, const char *p, size_t len)
 {
     while (len > 0) {
         ssize_t n = write(fd, p, len);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            return false;
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) return false;
         p += n;
         len -= (size_t)n;
     }
@@ -59,8 +55,7 @@ static bool write_all(int fd, const char *p, size_t len)
 static bool sync_dir(const char *dir)
 {
     int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0)
-        return false;
+    if (fd < 0) return false;
     bool ok = fsync(fd) == 0;
     close(fd);
     return ok;
@@ -70,8 +65,7 @@ static bool sync_dir(const char *dir)
 static const char *replace_file(const vg_statefile_t *sf, const char *text)
 {
     int fd = open(sf->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    if (fd < 0)
-        return "open";
+    if (fd < 0) return "open";
     bool ok = write_all(fd, text, strlen(text)) && fsync(fd) == 0;
     int saved = errno;
     if (close(fd) != 0 && ok) {
@@ -94,8 +88,7 @@ static const char *replace_file(const vg_statefile_t *sf, const char *text)
 
 static void unref(vg_statefile_t *sf)
 {
-    if (atomic_fetch_sub(&sf->refs, 1) != 1)
-        return;
+    if (atomic_fetch_sub(&sf->refs, 1) != 1) return;
     free(sf->path);
     free(sf->tmp);
     free(sf->dir);
@@ -134,8 +127,8 @@ vg_statefile_t *vg_statefile_new(const char *path, vg_jobs_t *jobs)
     sf->tmp = vg_xasprintf("%s.tmp", path);
     sf->dir = dir_of(path);
     sf->jobs = jobs;
-    vg_metric_t *m = vg_metric_counter("vigil_state_writes_total",
-                                       "State file writes by result", "result");
+    vg_metric_t *m =
+        vg_metric_counter("vigil_state_writes_total", "State file writes by result", "result");
     sf->m_ok = vg_metric_series(m, "success");
     sf->m_error = vg_metric_series(m, "error");
     return sf;
@@ -154,6 +147,5 @@ void vg_statefile_put(vg_statefile_t *sf, char *text)
 
 void vg_statefile_free(vg_statefile_t *sf)
 {
-    if (sf)
-        unref(sf);
+    if (sf) unref(sf);
 }

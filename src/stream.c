@@ -76,8 +76,8 @@ static void no_slot(const vg_stream_cfg_t *sc, vg_worker_spec_t *ws, const char 
              "worker", ws->worker_id, "reason", ws->unavailable_reason);
 }
 
-static vg_stream_spec_t *build_spec(const vg_config_t *cfg, const vg_stream_cfg_t *sc,
-                                    uint64_t gen, vg_capture_view_t *views, size_t *n_views)
+static vg_stream_spec_t *build_spec(const vg_config_t *cfg, const vg_stream_cfg_t *sc, uint64_t gen,
+                                    vg_capture_view_t *views, size_t *n_views)
 {
     vg_stream_spec_t *sp = vg_xcalloc(1, sizeof(*sp));
     atomic_init(&sp->refs, 1);
@@ -112,8 +112,7 @@ static vg_stream_spec_t *build_spec(const vg_config_t *cfg, const vg_stream_cfg_
         size_t j = 0;
         while (j < *n_views && memcmp(&views[j], &v, sizeof(v)) != 0)
             j++;
-        if (j == *n_views && j < VG_CAPTURE_MAX_VIEWS)
-            views[(*n_views)++] = v;
+        if (j == *n_views && j < VG_CAPTURE_MAX_VIEWS) views[(*n_views)++] = v;
         if (j < VG_CAPTURE_MAX_VIEWS)
             ws->view = (int)j;
         else
@@ -144,9 +143,9 @@ static void publish_state_metric(vg_streams_t *ss, const vg_stream_t *s)
     static const vg_capture_state_t states[] = {VG_CAPTURE_CONNECTING, VG_CAPTURE_RUNNING,
                                                 VG_CAPTURE_RECONNECTING, VG_CAPTURE_FAILED};
     for (size_t i = 0; i < VG_ARRAY_LEN(states); i++)
-        vg_series_set(vg_metric_series(ss->m_state, s->cfg->stream_id,
-                                       vg_capture_state_name(states[i])),
-                      s->state == states[i] ? 1 : 0);
+        vg_series_set(
+            vg_metric_series(ss->m_state, s->cfg->stream_id, vg_capture_state_name(states[i])),
+            s->state == states[i] ? 1 : 0);
 }
 
 vg_stream_t *vg_streams_find_gen(vg_streams_t *ss, const char *id, uint64_t gen)
@@ -164,8 +163,7 @@ static void on_state_loop(void *ctx, void *msg)
         s->state = m->state;
         publish_state_metric(ss, s);
         snprintf(s->error, sizeof(s->error), "%s", m->error ? m->error : "");
-        if (ss->o.on_state)
-            ss->o.on_state(ss->o.arg, s);
+        if (ss->o.on_state) ss->o.on_state(ss->o.arg, s);
     }
     free(m->stream_id);
     free(m->error);
@@ -196,15 +194,13 @@ static int start_capture(vg_stream_t *s, const vg_capture_view_t *views, size_t 
         .on_state_arg = s,
     };
     memcpy(cc.views, views, n_views * sizeof(*views));
-    if (vg_capture_new(&cc, &s->cap) != 0)
-        return VG_EINVAL;
+    if (vg_capture_new(&cc, &s->cap) != 0) return VG_EINVAL;
     return vg_capture_start(s->cap);
 }
 
 int vg_streams_add(vg_streams_t *ss, const vg_stream_cfg_t *sc, bool from_file)
 {
-    if (vg_streams_find(ss, sc->stream_id))
-        return VG_EEXIST;
+    if (vg_streams_find(ss, sc->stream_id)) return VG_EEXIST;
     vg_stream_t *s = vg_xcalloc(1, sizeof(*s));
     s->reg = ss;
     s->gen = ++ss->next_gen;
@@ -260,8 +256,7 @@ vg_stream_t *vg_stream_apply(vg_stream_t *s, const vg_stream_cfg_t *sc)
 
 void vg_stream_restart(vg_stream_t *s)
 {
-    if (s->cap)
-        vg_capture_restart(s->cap);
+    if (s->cap) vg_capture_restart(s->cap);
 }
 
 /* ---- results ---------------------------------------------------------------------------- */
@@ -275,14 +270,12 @@ static void account(vg_stream_t *s, const vg_infer_result_t *r)
     {
         const char *wid = json_string_value(json_object_get(msg, "worker"));
         for (size_t k = 0; wid && k < s->cfg->n_workers && k < VG_STREAM_MAX_WORKER_STATS; k++) {
-            if (strcmp(s->cfg->workers[k].worker_id, wid) != 0)
-                continue;
+            if (strcmp(s->cfg->workers[k].worker_id, wid) != 0) continue;
             vg_worker_stats_t *w = &s->wstats[k];
             w->results++;
             w->runs += json_is_false(json_object_get(msg, "detector_ran")) ? 0 : 1;
             w->inference_ms += json_number_value(json_object_get(msg, "inference_ms"));
-            if (w->last_seq && r->seq > w->last_seq + 1)
-                w->dropped += r->seq - w->last_seq - 1;
+            if (w->last_seq && r->seq > w->last_seq + 1) w->dropped += r->seq - w->last_seq - 1;
             w->last_seq = r->seq;
         }
     }
@@ -291,8 +284,7 @@ static void account(vg_stream_t *s, const vg_infer_result_t *r)
 void vg_stream_take_worker_stats(vg_stream_t *s, size_t i, vg_worker_stats_t *out)
 {
     memset(out, 0, sizeof(*out));
-    if (i >= VG_STREAM_MAX_WORKER_STATS)
-        return;
+    if (i >= VG_STREAM_MAX_WORKER_STATS) return;
     *out = s->wstats[i];
     uint64_t last = s->wstats[i].last_seq;
     memset(&s->wstats[i], 0, sizeof(s->wstats[i]));
@@ -302,8 +294,7 @@ void vg_stream_take_worker_stats(vg_stream_t *s, size_t i, vg_worker_stats_t *ou
 double vg_stream_fps_measured(const vg_stream_t *s)
 {
     vg_capture_stats_t st;
-    if (!s->cap)
-        return 0;
+    if (!s->cap) return 0;
     vg_capture_stats(s->cap, &st);
     return st.fps;
 }
@@ -311,8 +302,7 @@ double vg_stream_fps_measured(const vg_stream_t *s)
 bool vg_stream_capture_stats(const vg_stream_t *s, vg_capture_stats_t *out)
 {
     memset(out, 0, sizeof(*out));
-    if (!s->cap)
-        return false;
+    if (!s->cap) return false;
     vg_capture_stats(s->cap, out);
     return true;
 }
@@ -327,8 +317,7 @@ static void on_result_loop(void *ctx, void *msg)
         s->latest = json_incref(r->results);
         s->latest_at = vg_now_wall();
         account(s, r);
-        if (ss->o.on_result)
-            ss->o.on_result(ss->o.arg, s, r);
+        if (ss->o.on_result) ss->o.on_result(ss->o.arg, s, r);
     }
     vg_infer_result_free(r);
 }
@@ -352,8 +341,7 @@ typedef struct {
 static bool is_dying(const vg_streams_t *ss, const char *id)
 {
     for (size_t i = 0; i < ss->n_dying; i++)
-        if (strcmp(ss->dying[i], id) == 0)
-            return true;
+        if (strcmp(ss->dying[i], id) == 0) return true;
     return false;
 }
 
@@ -419,20 +407,18 @@ int vg_streams_remove(vg_streams_t *ss, const char *stream_id)
     size_t i = 0;
     while (i < ss->n && strcmp(ss->items[i]->cfg->stream_id, stream_id) != 0)
         i++;
-    if (i == ss->n)
-        return VG_ENOTFOUND;
+    if (i == ss->n) return VG_ENOTFOUND;
     vg_stream_t *s = ss->items[i];
     memmove(&ss->items[i], &ss->items[i + 1], (ss->n - i - 1) * sizeof(*ss->items));
     ss->n--;
-    if (s->cap)
-        vg_capture_request_stop(s->cap); /* returns at once; the reaper joins */
+    if (s->cap) vg_capture_request_stop(s->cap); /* returns at once; the reaper joins */
     VG_INFO("stream", "removed", "{s:s}", "stream_id", stream_id);
     reap_job_t *j = vg_xcalloc(1, sizeof(*j));
     j->s = s;
     j->id = vg_xstrdup(s->cfg->stream_id);
     if (ss->n_dying == ss->cap_dying)
-        ss->dying = vg_xrealloc(ss->dying, (ss->cap_dying = ss->cap_dying * 2 + 8) *
-                                               sizeof(*ss->dying));
+        ss->dying =
+            vg_xrealloc(ss->dying, (ss->cap_dying = ss->cap_dying * 2 + 8) * sizeof(*ss->dying));
     ss->dying[ss->n_dying++] = vg_xstrdup(j->id);
     vg_job_ops_t ops = {reap_run, reaped_done, ss};
     vg_jobs_submit(ss->o.jobs, VG_JOB_REAP, &ops, j);
@@ -464,8 +450,7 @@ vg_streams_t *vg_streams_new(const vg_streams_opts_t *o)
 
 void vg_streams_shutdown(vg_streams_t *ss)
 {
-    if (!ss)
-        return;
+    if (!ss) return;
     ss->all_done = NULL;
     while (ss->n)
         vg_streams_remove(ss, ss->items[ss->n - 1]->cfg->stream_id);
@@ -473,8 +458,7 @@ void vg_streams_shutdown(vg_streams_t *ss)
 
 void vg_streams_free(vg_streams_t *ss)
 {
-    if (!ss)
-        return;
+    if (!ss) return;
     VG_CHECK(ss->n == 0 && ss->n_dying == 0); /* shutdown, jobs stopped, queue drained */
     free(ss->items);
     free(ss->dying);
@@ -489,8 +473,7 @@ void vg_streams_set_config(vg_streams_t *ss, const vg_config_t *cfg)
 vg_stream_t *vg_streams_find(vg_streams_t *ss, const char *stream_id)
 {
     for (size_t i = 0; stream_id && i < ss->n; i++)
-        if (strcmp(ss->items[i]->cfg->stream_id, stream_id) == 0)
-            return ss->items[i];
+        if (strcmp(ss->items[i]->cfg->stream_id, stream_id) == 0) return ss->items[i];
     return NULL;
 }
 
@@ -504,7 +487,8 @@ vg_stream_t *vg_streams_at(vg_streams_t *ss, size_t i)
     return i < ss->n ? ss->items[i] : NULL;
 }
 
-/* ---- accessors --------------------------------------------------------------------------------- */
+/* ---- accessors ---------------------------------------------------------------------------------
+ */
 
 const char *vg_stream_id(const vg_stream_t *s)
 {
@@ -548,8 +532,7 @@ vg_mailbox_t *vg_stream_mailbox(vg_stream_t *s)
 
 json_t *vg_stream_latest(const vg_stream_t *s, double *at)
 {
-    if (at)
-        *at = s->latest_at;
+    if (at) *at = s->latest_at;
     return s->latest;
 }
 
@@ -563,36 +546,35 @@ json_t *vg_stream_describe(const vg_stream_t *s)
 {
     vg_capture_stats_t st;
     memset(&st, 0, sizeof(st));
-    if (s->cap)
-        vg_capture_stats(s->cap, &st);
+    if (s->cap) vg_capture_stats(s->cap, &st);
     char *url = vg_redact_url(s->cfg->url);
     json_t *workers = json_array();
     for (size_t i = 0; i < s->cfg->n_workers; i++) {
         const vg_worker_cfg_t *w = &s->cfg->workers[i];
         const vg_worker_spec_t *ws = i < s->spec->n_workers ? &s->spec->workers[i] : NULL;
         bool available = ws ? ws->available : w->available;
-        json_t *wj = json_pack("{s:s, s:s, s:s?, s:f, s:s}", "worker_id", w->worker_id, "type",
-                               vg_worker_type_name(w->type), "model_id", w->model_id,
-                               "confidence_threshold", w->confidence_threshold, "state",
-                               available ? "available" : "unavailable");
+        json_t *wj =
+            json_pack("{s:s, s:s, s:s?, s:f, s:s}", "worker_id", w->worker_id, "type",
+                      vg_worker_type_name(w->type), "model_id", w->model_id, "confidence_threshold",
+                      w->confidence_threshold, "state", available ? "available" : "unavailable");
         if (!available)
             json_object_set_new(wj, "reason",
                                 json_string(ws ? ws->unavailable_reason : w->unavailable_reason));
         if (w->type == VG_WORKER_PERSON || w->type == VG_WORKER_POSE)
             json_object_set_new(wj, "motion_gate", vg_stream_gate_json(&w->gate));
         if (w->roi.w)
-            json_object_set_new(wj, "roi", json_pack("{s:i, s:i, s:i, s:i}", "x", w->roi.x, "y",
-                                                     w->roi.y, "w", w->roi.w, "h", w->roi.h));
+            json_object_set_new(wj, "roi",
+                                json_pack("{s:i, s:i, s:i, s:i}", "x", w->roi.x, "y", w->roi.y, "w",
+                                          w->roi.w, "h", w->roi.h));
         json_array_append_new(workers, wj);
     }
-    json_t *j = json_pack("{s:s, s:s, s:s, s:s, s:f, s:f, s:o, s:I, s:I, s:I, s:I, s:I}",
-                          "stream_id", s->cfg->stream_id, "url", url, "state",
-                          vg_capture_state_name(s->state), "error", s->error, "fps_target",
-                          s->cfg->fps, "fps_measured", st.fps, "workers", workers,
-                          "frames_decoded", (json_int_t)st.frames_decoded, "frames_sampled",
-                          (json_int_t)st.frames_sampled, "frames_dropped",
-                          (json_int_t)st.frames_dropped, "reconnects", (json_int_t)st.reconnects,
-                          "stalls", (json_int_t)st.stalls);
+    json_t *j =
+        json_pack("{s:s, s:s, s:s, s:s, s:f, s:f, s:o, s:I, s:I, s:I, s:I, s:I}", "stream_id",
+                  s->cfg->stream_id, "url", url, "state", vg_capture_state_name(s->state), "error",
+                  s->error, "fps_target", s->cfg->fps, "fps_measured", st.fps, "workers", workers,
+                  "frames_decoded", (json_int_t)st.frames_decoded, "frames_sampled",
+                  (json_int_t)st.frames_sampled, "frames_dropped", (json_int_t)st.frames_dropped,
+                  "reconnects", (json_int_t)st.reconnects, "stalls", (json_int_t)st.stalls);
     free(url);
     return j;
 }

@@ -78,8 +78,8 @@ static void on_seq(evutil_socket_t fd, short what, void *arg)
     driver_t *d = arg;
     char buf[32];
     int n = snprintf(buf, sizeof(buf), "%ld", d->seq + 1);
-    if (vg_mqtt_publish(d->m, d->seq_topic, buf, (size_t)n, d->seq_qos, false,
-                        VG_MQTT_INFERENCE) == 0)
+    if (vg_mqtt_publish(d->m, d->seq_topic, buf, (size_t)n, d->seq_qos, false, VG_MQTT_INFERENCE) ==
+        0)
         d->seq++;
 }
 
@@ -99,8 +99,7 @@ static void run_cmd(driver_t *d, char *line)
 {
     char *arg = strchr(line, ' ');
     int rc = -1;
-    if (arg)
-        *arg++ = '\0';
+    if (arg) *arg++ = '\0';
     if (arg && strcmp(line, "event") == 0) {
         char *json = strchr(arg, ' ');
         if (json) {
@@ -121,8 +120,7 @@ static void on_cmd(evutil_socket_t fd, short what, void *arg)
     (void)what;
     driver_t *d = arg;
     ssize_t n = read(fd, d->cmd_buf + d->cmd_len, sizeof(d->cmd_buf) - 1 - d->cmd_len);
-    if (n <= 0)
-        return;
+    if (n <= 0) return;
     d->cmd_len += (size_t)n;
     char *nl;
     while ((nl = memchr(d->cmd_buf, '\n', d->cmd_len))) {
@@ -132,8 +130,7 @@ static void on_cmd(evutil_socket_t fd, short what, void *arg)
         memmove(d->cmd_buf, nl + 1, d->cmd_len - used);
         d->cmd_len -= used;
     }
-    if (d->cmd_len == sizeof(d->cmd_buf) - 1)
-        d->cmd_len = 0; /* an over-long line: dropped */
+    if (d->cmd_len == sizeof(d->cmd_buf) - 1) d->cmd_len = 0; /* an over-long line: dropped */
 }
 
 static void on_stats(evutil_socket_t fd, short what, void *arg)
@@ -158,8 +155,7 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
     print_stats(d);
     if (d->status_topic) {
         static const char offline[] = "{\"status\":\"offline\",\"reason\":\"shutdown\"}";
-        vg_mqtt_publish(d->m, d->status_topic, offline, strlen(offline), 1, true,
-                        VG_MQTT_CONTROL);
+        vg_mqtt_publish(d->m, d->status_topic, offline, strlen(offline), 1, true, VG_MQTT_CONTROL);
     }
     vg_mqtt_stop(d->m, d->stop_timeout_s);
 }
@@ -178,79 +174,131 @@ static void usage(void)
 
 int main(int argc, char **argv)
 {
-    driver_t d = {.sub = "test/in", .echo = "test/echo", .seq_topic = "test/seq",
-                  .seq_qos = 1, .stop_timeout_s = 3};
-    vg_mqtt_cfg_t cfg = {.host = "127.0.0.1", .client_id = "vigil-driver", .keepalive_s = 5,
-                         .outbox_limit = 1000, .username = "", .password_file = ""};
-    vg_mqtt_hooks_t hooks = {.on_connect = on_connect, .on_message = on_message,
-                             .on_stopped = on_stopped, .arg = &d};
+    driver_t d = {.sub = "test/in",
+                  .echo = "test/echo",
+                  .seq_topic = "test/seq",
+                  .seq_qos = 1,
+                  .stop_timeout_s = 3};
+    vg_mqtt_cfg_t cfg = {.host = "127.0.0.1",
+                         .client_id = "vigil-driver",
+                         .keepalive_s = 5,
+                         .outbox_limit = 1000,
+                         .username = "",
+                         .password_file = ""};
+    vg_mqtt_hooks_t hooks = {
+        .on_connect = on_connect, .on_message = on_message, .on_stopped = on_stopped, .arg = &d};
     double rate = 20, backoff_min = 0.5, backoff_max = 30;
     const char *cmd_fifo = NULL, *instance = NULL, *prefix = "care";
     long event_reserve = -1;
     static const struct option opts[] = {
-        {"host", 1, 0, 'h'},         {"port", 1, 0, 'p'},          {"client-id", 1, 0, 'i'},
-        {"keepalive", 1, 0, 'k'},    {"outbox", 1, 0, 'o'},        {"sub", 1, 0, 's'},
-        {"echo", 1, 0, 'e'},         {"seq-topic", 1, 0, 't'},     {"rate", 1, 0, 'r'},
-        {"seq-qos", 1, 0, 'q'},      {"status-topic", 1, 0, 'S'},  {"will-topic", 1, 0, 'w'},
-        {"will-payload", 1, 0, 'W'}, {"backoff", 1, 0, 'b'},       {"username", 1, 0, 'u'},
-        {"password-file", 1, 0, 'P'}, {"ca-file", 1, 0, 'C'},      {"cert-file", 1, 0, 'c'},
-        {"key-file", 1, 0, 'K'},     {"stop-timeout", 1, 0, 'T'},  {"log-level", 1, 0, 'l'},
-        {"cmd-fifo", 1, 0, 'F'},     {"instance", 1, 0, 'I'},      {"prefix", 1, 0, 'x'},
+        {"host", 1, 0, 'h'},          {"port", 1, 0, 'p'},
+        {"client-id", 1, 0, 'i'},     {"keepalive", 1, 0, 'k'},
+        {"outbox", 1, 0, 'o'},        {"sub", 1, 0, 's'},
+        {"echo", 1, 0, 'e'},          {"seq-topic", 1, 0, 't'},
+        {"rate", 1, 0, 'r'},          {"seq-qos", 1, 0, 'q'},
+        {"status-topic", 1, 0, 'S'},  {"will-topic", 1, 0, 'w'},
+        {"will-payload", 1, 0, 'W'},  {"backoff", 1, 0, 'b'},
+        {"username", 1, 0, 'u'},      {"password-file", 1, 0, 'P'},
+        {"ca-file", 1, 0, 'C'},       {"cert-file", 1, 0, 'c'},
+        {"key-file", 1, 0, 'K'},      {"stop-timeout", 1, 0, 'T'},
+        {"log-level", 1, 0, 'l'},     {"cmd-fifo", 1, 0, 'F'},
+        {"instance", 1, 0, 'I'},      {"prefix", 1, 0, 'x'},
         {"event-reserve", 1, 0, 'R'}, {0, 0, 0, 0},
     };
     int c;
     vg_log_level_t level = VG_LOG_INFO;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (c) {
-        case 'h': cfg.host = optarg; break;
-        case 'p': cfg.port = atoi(optarg); break;
-        case 'i': cfg.client_id = optarg; break;
-        case 'k': cfg.keepalive_s = atoi(optarg); break;
-        case 'o': cfg.outbox_limit = atoi(optarg); break;
-        case 's': d.sub = optarg; break;
-        case 'e': d.echo = optarg; break;
-        case 't': d.seq_topic = optarg; break;
-        case 'r': rate = atof(optarg); break;
-        case 'q': d.seq_qos = atoi(optarg); break;
-        case 'S': d.status_topic = optarg; break;
-        case 'w': hooks.will_topic = optarg; break;
-        case 'W': hooks.will_payload = optarg; break;
+        case 'h':
+            cfg.host = optarg;
+            break;
+        case 'p':
+            cfg.port = atoi(optarg);
+            break;
+        case 'i':
+            cfg.client_id = optarg;
+            break;
+        case 'k':
+            cfg.keepalive_s = atoi(optarg);
+            break;
+        case 'o':
+            cfg.outbox_limit = atoi(optarg);
+            break;
+        case 's':
+            d.sub = optarg;
+            break;
+        case 'e':
+            d.echo = optarg;
+            break;
+        case 't':
+            d.seq_topic = optarg;
+            break;
+        case 'r':
+            rate = atof(optarg);
+            break;
+        case 'q':
+            d.seq_qos = atoi(optarg);
+            break;
+        case 'S':
+            d.status_topic = optarg;
+            break;
+        case 'w':
+            hooks.will_topic = optarg;
+            break;
+        case 'W':
+            hooks.will_payload = optarg;
+            break;
         case 'b':
-            if (sscanf(optarg, "%lf:%lf", &backoff_min, &backoff_max) != 2)
-                usage();
+            if (sscanf(optarg, "%lf:%lf", &backoff_min, &backoff_max) != 2) usage();
             break;
-        case 'u': cfg.username = optarg; break;
-        case 'P': cfg.password_file = optarg; break;
-        case 'C': cfg.tls.ca_file = optarg; break;
-        case 'c': cfg.tls.cert_file = optarg; break;
-        case 'K': cfg.tls.key_file = optarg; break;
-        case 'T': d.stop_timeout_s = atof(optarg); break;
-        case 'F': cmd_fifo = optarg; break;
-        case 'I': instance = optarg; break;
-        case 'x': prefix = optarg; break;
-        case 'R': event_reserve = atol(optarg); break;
+        case 'u':
+            cfg.username = optarg;
+            break;
+        case 'P':
+            cfg.password_file = optarg;
+            break;
+        case 'C':
+            cfg.tls.ca_file = optarg;
+            break;
+        case 'c':
+            cfg.tls.cert_file = optarg;
+            break;
+        case 'K':
+            cfg.tls.key_file = optarg;
+            break;
+        case 'T':
+            d.stop_timeout_s = atof(optarg);
+            break;
+        case 'F':
+            cmd_fifo = optarg;
+            break;
+        case 'I':
+            instance = optarg;
+            break;
+        case 'x':
+            prefix = optarg;
+            break;
+        case 'R':
+            event_reserve = atol(optarg);
+            break;
         case 'l':
-            if (vg_log_level_parse(optarg, &level) != 0)
-                usage();
+            if (vg_log_level_parse(optarg, &level) != 0) usage();
             break;
-        default: usage();
+        default:
+            usage();
         }
     }
-    if (cfg.port <= 0 || rate <= 0)
-        usage();
+    if (cfg.port <= 0 || rate <= 0) usage();
     vg_log_set_level(level);
     VG_CHECK(evthread_use_pthreads() == 0);
     d.base = event_base_new();
     VG_CHECK(d.base);
     signal(SIGPIPE, SIG_IGN);
-    if (vg_mqtt_new(d.base, &cfg, &hooks, &d.m) != 0)
-        return 1;
+    if (vg_mqtt_new(d.base, &cfg, &hooks, &d.m) != 0) return 1;
     vg_mqtt_set_backoff(d.m, backoff_min, backoff_max, backoff_max);
     vg_mqtt_subscribe(d.m, d.sub, 1);
-    if (instance && vg_mqtt_set_instance(d.m, prefix, instance) != 0)
-        return 1;
-    if (event_reserve >= 0)
-        vg_mqtt_set_event_reserve(d.m, (size_t)event_reserve);
+    if (instance && vg_mqtt_set_instance(d.m, prefix, instance) != 0) return 1;
+    if (event_reserve >= 0) vg_mqtt_set_event_reserve(d.m, (size_t)event_reserve);
     if (cmd_fifo) {
         int fd = open(cmd_fifo, O_RDWR | O_NONBLOCK | O_CLOEXEC); /* RDWR: never sees EOF */
         if (fd < 0) {

@@ -103,8 +103,8 @@ typedef struct {
     uint64_t wakeups;           /* still -> active switches */
     int change_delays;          /* change-to-decode delays behind the two figures below */
     double change_delay_p50_s, change_delay_p95_s; /* of the last 64; 0 when none */
-    double cpu_s;               /* capture thread CPU time since new() */
-    char last_error[256];       /* redacted; "" when none */
+    double cpu_s;                                  /* capture thread CPU time since new() */
+    char last_error[256];                          /* redacted; "" when none */
 } vg_capture_stats_t;
 
 typedef struct vg_capture vg_capture_t;

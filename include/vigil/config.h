@@ -56,11 +56,11 @@ typedef struct {
 typedef struct {
     char *worker_id; /* unique within the stream; defaults to the type name */
     vg_worker_type_t type;
-    char *model_id;  /* resolved: never NULL for person_detector */
+    char *model_id; /* resolved: never NULL for person_detector */
     double confidence_threshold;
     vg_rect_t roi;
     vg_motion_gate_cfg_t gate;
-    bool available;          /* false: pose_estimator without a pose model */
+    bool available;           /* false: pose_estimator without a pose model */
     char *unavailable_reason; /* set when !available */
     vg_mark_t mark, model_mark;
 } vg_worker_cfg_t;
@@ -70,8 +70,8 @@ typedef struct {
  * it had come back. Both go through the command path (source "event"). */
 typedef struct {
     bool set;
-    double fps;         /* 0: unchanged */
-    char model_id[65];  /* "": unchanged */
+    double fps;        /* 0: unchanged */
+    char model_id[65]; /* "": unchanged */
     double hold_s;
 } vg_escalation_t;
 
@@ -85,10 +85,10 @@ typedef struct {
     size_t n_workers;
     vg_mask_t *privacy_masks; /* fractions of the frame; at most VG_LIMIT_MASKS_PER_STREAM */
     size_t n_privacy_masks;
-    int privacy;             /* vg_privacy_mode_t: masks (default), none, skeleton */
-    char *room_id;           /* care events: NULL or "" means the stream id */
-    vg_zones_t *zones;       /* care events: NULL when the stream has none */
-    vg_events_cfg_t *events; /* care events: NULL means the defaults */
+    int privacy;               /* vg_privacy_mode_t: masks (default), none, skeleton */
+    char *room_id;             /* care events: NULL or "" means the stream id */
+    vg_zones_t *zones;         /* care events: NULL when the stream has none */
+    vg_events_cfg_t *events;   /* care events: NULL means the defaults */
     vg_escalation_t *on_event; /* NULL, or VG_EV_NTYPES entries by vg_event_type_t */
     vg_mark_t mark;
     /* raw keys, kept for validation only */
@@ -142,9 +142,9 @@ typedef struct vg_config {
     vg_http_cfg_t http;
     int telemetry_interval_s;
     char *state_file;
-    char *events_file;            /* the care events journal; "" none */
-    int events_file_max_mb;       /* rotate the journal at this size */
-    int events_file_keep;         /* rotated journal files kept */
+    char *events_file;      /* the care events journal; "" none */
+    int events_file_max_mb; /* rotate the journal at this size */
+    int events_file_keep;   /* rotated journal files kept */
     char *models_dir;
     vg_model_cfg_t *models;
     size_t n_models;

@@ -125,8 +125,8 @@ int vg_flow_run(vg_flow_t *f, const uint8_t *bgr, int width, int height, int str
  * (out_width <= 0 or >= width: full size; never scaled up), with the boxes drawn and
  * their labels and confidences (boxes may be NULL), then every privacy mask (may be
  * NULL) filled black by vg_privacy_apply, both before scaling (nothing masked blurs
- * into its neighbours) and on the final image after drawing. quality 1..100 (<= 0: 85). *jpeg is caller-frees (free()),
- * *len its size. Returns 0, VG_EINVAL or VG_EIO. */
+ * into its neighbours) and on the final image after drawing. quality 1..100 (<= 0: 85). *jpeg is
+ * caller-frees (free()), *len its size. Returns 0, VG_EINVAL or VG_EIO. */
 int vg_snapshot_jpeg(const uint8_t *bgr, int width, int height, int stride, int out_width,
                      const vg_detection_t *boxes, size_t n_boxes, const vg_mask_t *masks,
                      size_t n_masks, int quality, uint8_t **jpeg, size_t *len);

@@ -19,8 +19,8 @@
 
 typedef struct {
     uint8_t ref[VG_GATE_COLS * VG_GATE_MAX_ROWS], cur[VG_GATE_COLS * VG_GATE_MAX_ROWS];
-    int cols, rows;        /* of cur; of ref too when has_ref */
-    int width, height;     /* image size cur was measured on */
+    int cols, rows;    /* of cur; of ref too when has_ref */
+    int width, height; /* image size cur was measured on */
     int ref_width, ref_height;
     bool has_ref;
 } vg_gate_t;

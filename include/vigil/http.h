@@ -34,11 +34,11 @@ typedef struct {
 } vg_http_route_t;
 
 typedef struct {
-    const char *listen;   /* "HOST:PORT", numeric host or localhost */
+    const char *listen; /* "HOST:PORT", numeric host or localhost */
     int max_connections;
     int per_ip_connections;
-    int timeout_s;        /* idle connection timeout */
-    size_t memory_limit;  /* per connection, bytes */
+    int timeout_s;          /* idle connection timeout */
+    size_t memory_limit;    /* per connection, bytes */
     const char *auth_token; /* NULL or "": no auth; borrowed for the call (copied) */
     bool auth_reads;
     const char *web_root; /* NULL: no static files; borrowed (copied) */

@@ -34,9 +34,9 @@ typedef struct {
     vg_worker_type_t type;
     char *model_id; /* NULL for motion and flow */
     double confidence_threshold;
-    vg_rect_t roi;  /* w == 0: whole frame */
+    vg_rect_t roi;             /* w == 0: whole frame */
     vg_motion_gate_cfg_t gate; /* person and pose workers */
-    int view;       /* index of the capture view this worker reads */
+    int view;                  /* index of the capture view this worker reads */
     bool available;
     char *unavailable_reason;
 } vg_worker_spec_t;
@@ -73,9 +73,9 @@ void vg_infer_result_free(vg_infer_result_t *r);
 
 typedef struct {
     const char *instance_id;
-    int threads;                    /* 0: one per core */
-    const vg_config_t *models;      /* the model registry; copied */
-    vg_jobs_t *jobs;                /* runs model loads; borrowed, stopped before the pool is freed */
+    int threads;               /* 0: one per core */
+    const vg_config_t *models; /* the model registry; copied */
+    vg_jobs_t *jobs;           /* runs model loads; borrowed, stopped before the pool is freed */
     void (*on_result)(void *arg, vg_infer_result_t *r); /* executor thread; takes r */
     /* Worker state changes ("ok", "error", "unavailable"), executor thread. */
     void *arg;

@@ -18,8 +18,7 @@ const char *vg_log_level_name(vg_log_level_t level);
 
 /* Logs one line. `fields` is a jansson json_pack() format for an object, for example
  * "{s:s, s:i}", followed by its arguments; NULL for no fields. */
-void vg_log(vg_log_level_t level, const char *module, const char *event, const char *fields,
-            ...);
+void vg_log(vg_log_level_t level, const char *module, const char *event, const char *fields, ...);
 
 #define VG_DEBUG(mod, ev, ...) vg_log(VG_LOG_DEBUG, mod, ev, __VA_ARGS__)
 #define VG_INFO(mod, ev, ...) vg_log(VG_LOG_INFO, mod, ev, __VA_ARGS__)

@@ -17,8 +17,8 @@
 
 #include <stddef.h>
 
-typedef struct vg_metric vg_metric_t;  /* a family; owned by the registry, never freed */
-typedef struct vg_series vg_series_t;  /* one label set; owned by its family */
+typedef struct vg_metric vg_metric_t; /* a family; owned by the registry, never freed */
+typedef struct vg_series vg_series_t; /* one label set; owned by its family */
 
 #define VG_METRICS_MAX_LABELS 8
 #define VG_METRICS_MAX_HOOKS 8
@@ -44,15 +44,15 @@ vg_metric_t *vg_metric_histogram(const char *name, const char *help, const char 
  * cannot break the whole exposition. Lookup is a linear scan: cache the pointer. */
 vg_series_t *vg_metric_series(vg_metric_t *m, ...);
 
-void vg_series_inc(vg_series_t *s);              /* counter/gauge += 1 */
+void vg_series_inc(vg_series_t *s); /* counter/gauge += 1 */
 /* counter/gauge += v. Counters never go down: a negative or NaN v is ignored for them. */
 void vg_series_add(vg_series_t *s, double v);
-void vg_series_set(vg_series_t *s, double v);    /* gauge = v */
+void vg_series_set(vg_series_t *s, double v); /* gauge = v */
 /* counter = total, for a counter that mirrors a total sampled elsewhere (CPU seconds
  * from /proc, a library's packet count). A negative or NaN total is ignored. */
 void vg_series_set_total(vg_series_t *s, double total);
 void vg_series_observe(vg_series_t *s, double v); /* histogram */
-double vg_series_value(const vg_series_t *s);    /* counter/gauge value; histogram count */
+double vg_series_value(const vg_series_t *s);     /* counter/gauge value; histogram count */
 
 /* Removes, from every family, each series whose label `name` has the value `value`
  * (for example every series of a removed stream). Frees them. */
@@ -89,7 +89,7 @@ typedef struct {
     double virtual_bytes;
     double start_time_seconds; /* epoch */
     int open_fds;
-    int max_fds;               /* RLIMIT_NOFILE soft limit; INT_MAX when unlimited */
+    int max_fds; /* RLIMIT_NOFILE soft limit; INT_MAX when unlimited */
     int threads;
 } vg_proc_sample_t;
 int vg_proc_sample(vg_proc_sample_t *out);

@@ -92,8 +92,7 @@ int vg_mqtt_new(struct event_base *base, const vg_mqtt_cfg_t *cfg, const vg_mqtt
  * broker is unreachable (refused TCP, DNS failure, timeout, lost connection) and
  * refused_max_s after it answered no (CONNACK refusal, TLS failure). Defaults 0.5 s,
  * VG_MQTT_PROBE_MAX_S and 30 s. */
-void vg_mqtt_set_backoff(vg_mqtt_t *m, double initial_s, double probe_max_s,
-                         double refused_max_s);
+void vg_mqtt_set_backoff(vg_mqtt_t *m, double initial_s, double probe_max_s, double refused_max_s);
 
 /* Remembers a subscription and sends it now if connected; it is re-sent after every
  * connect. Subscribing to a known pattern again changes its QoS. 0 or VG_EINVAL. */
@@ -131,7 +130,7 @@ void vg_mqtt_set_event_reserve(vg_mqtt_t *m, size_t n);
 
 bool vg_mqtt_connected(const vg_mqtt_t *m); /* CONNACK received and not lost since */
 size_t vg_mqtt_outbox_len(const vg_mqtt_t *m);
-size_t vg_mqtt_inflight_len(const vg_mqtt_t *m); /* handed over, not yet acknowledged */
+size_t vg_mqtt_inflight_len(const vg_mqtt_t *m);   /* handed over, not yet acknowledged */
 size_t vg_mqtt_events_pending(const vg_mqtt_t *m); /* events queued or unacknowledged */
 
 /* Graceful stop: refuses new publishes, hands over the outbox (reconnecting at once if

@@ -75,8 +75,8 @@ uint64_t vg_stream_gen(const vg_stream_t *s);
 uint64_t vg_stream_cfg_rev(const vg_stream_t *s);
 const vg_stream_cfg_t *vg_stream_cfg(const vg_stream_t *s);
 bool vg_stream_from_file(const vg_stream_t *s);
-const char *vg_stream_state(const vg_stream_t *s);   /* capture state name */
-const char *vg_stream_error(const vg_stream_t *s);   /* redacted, "" when none */
+const char *vg_stream_state(const vg_stream_t *s); /* capture state name */
+const char *vg_stream_error(const vg_stream_t *s); /* redacted, "" when none */
 vg_mailbox_t *vg_stream_mailbox(vg_stream_t *s);
 /* The latest inference results (JSON array, borrowed) or NULL, and when they came. */
 json_t *vg_stream_latest(const vg_stream_t *s, double *at);

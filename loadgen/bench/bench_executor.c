@@ -44,7 +44,7 @@ typedef struct {
     double warmup_s;
     int rounds;
     int streams;
-    int threads; /* for the pool-T and bare-T rounds; 1 always runs too */
+    int threads;      /* for the pool-T and bare-T rounds; 1 always runs too */
     const char *only; /* NULL, "bare", "pool" */
 } opts_t;
 
@@ -104,8 +104,7 @@ static vg_frame_t *make_frame(uint64_t seq)
     vg_frame_t *f = vg_frame_new();
     vg_frame_view_t *v = vg_frame_add_view(f, SIZE, SIZE);
     for (int y = 0; y < SIZE; y++)
-        memcpy(v->data + (size_t)y * (size_t)v->stride, frame_bgr + (size_t)y * SIZE * 3,
-               SIZE * 3);
+        memcpy(v->data + (size_t)y * (size_t)v->stride, frame_bgr + (size_t)y * SIZE * 3, SIZE * 3);
     v->x = v->y = 0;
     v->w = 1280;
     v->h = 720;
@@ -225,8 +224,7 @@ static void on_result(void *arg, vg_infer_result_t *r)
     int idx = atoi(r->stream_id + 1);
     vg_infer_result_free(r);
     atomic_fetch_add(&pool_results, 1);
-    if (!atomic_load(&pool_stop))
-        vg_mailbox_post(mbs[idx], vg_frame_ref(frames[idx]));
+    if (!atomic_load(&pool_stop)) vg_mailbox_post(mbs[idx], vg_frame_ref(frames[idx]));
 }
 
 static vg_stream_spec_t *spec_for(int i)
@@ -254,8 +252,8 @@ static void detached(void *arg)
 static void run_pool(const opts_t *o, const vg_config_t *cfg, int threads)
 {
     vg_infer_t *pool = NULL;
-    vg_infer_cfg_t ic = {.instance_id = "bench", .threads = threads, .models = cfg,
-                         .on_result = on_result};
+    vg_infer_cfg_t ic = {
+        .instance_id = "bench", .threads = threads, .models = cfg, .on_result = on_result};
     VG_CHECK(vg_infer_new(&ic, &pool) == 0);
     atomic_store(&pool_results, 0);
     atomic_store(&pool_stop, false);
@@ -289,8 +287,7 @@ static void run_pool(const opts_t *o, const vg_config_t *cfg, int threads)
         vg_frame_unref(frames[i]);
     }
     report("pool", threads, o->streams, &a, &z);
-    if (dropped)
-        printf("warning=pool_dropped frames=%llu\n", (unsigned long long)dropped);
+    if (dropped) printf("warning=pool_dropped frames=%llu\n", (unsigned long long)dropped);
 }
 
 static vg_config_t *load_cfg(const opts_t *o)
@@ -326,8 +323,7 @@ static void parse(int argc, char **argv, opts_t *o)
 {
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        if (!v)
-            usage();
+        if (!v) usage();
         if (!strcmp(a, "--models"))
             o->models_dir = v;
         else if (!strcmp(a, "--image"))
@@ -358,25 +354,20 @@ int main(int argc, char **argv)
     opts_t o = {.seconds = 3, .warmup_s = 0.5, .rounds = 3, .streams = 4, .threads = 2};
     parse(argc, argv, &o);
     vg_log_set_level(VG_LOG_WARN);
-    if (load_frame(o.image) != 0)
-        return 1;
+    if (load_frame(o.image) != 0) return 1;
     vg_detector_set_threads(1); /* as the pool does: one OpenCV thread per caller */
     vg_config_t *cfg = load_cfg(&o);
     bool bare = !o.only || !strcmp(o.only, "bare");
     bool pool = !o.only || !strcmp(o.only, "pool");
     for (int r = 0; r < o.rounds; r++) {
         printf("round=%d\n", r);
-        if (bare)
-            run_bare(&o, 1);
-        if (pool)
-            run_pool(&o, cfg, 1);
+        if (bare) run_bare(&o, 1);
+        if (pool) run_pool(&o, cfg, 1);
     }
     for (int r = 0; o.threads > 1 && r < (o.rounds + 1) / 2; r++) {
         printf("round_mt=%d\n", r);
-        if (bare)
-            run_bare(&o, o.threads);
-        if (pool)
-            run_pool(&o, cfg, o.threads);
+        if (bare) run_bare(&o, o.threads);
+        if (pool) run_pool(&o, cfg, o.threads);
     }
     vg_config_free(cfg);
     free(frame_bgr);

@@ -56,29 +56,29 @@ static void setup(void)
     vg_diag_clear(&d);
     env.q = vg_loopq_new(env.base);
     env.jobs = vg_jobs_new(env.q);
-    vg_infer_cfg_t ic = {.instance_id = "fuzz", .threads = 1, .models = env.cfg,
-                         .jobs = env.jobs, .on_result = on_result};
+    vg_infer_cfg_t ic = {.instance_id = "fuzz",
+                         .threads = 1,
+                         .models = env.cfg,
+                         .jobs = env.jobs,
+                         .on_result = on_result};
     VG_CHECK(vg_infer_new(&ic, &env.pool) == 0);
     vg_streams_opts_t so = {.cfg = env.cfg, .q = env.q, .pool = env.pool, .jobs = env.jobs};
     env.streams = vg_streams_new(&so);
     vg_streams_add(env.streams, &env.cfg->streams[0], true);
-    vg_control_opts_t co = {.cfg = env.cfg, .streams = env.streams, .pool = env.pool,
-                            .q = env.q};
+    vg_control_opts_t co = {.cfg = env.cfg, .streams = env.streams, .pool = env.pool, .q = env.q};
     env.control = vg_control_new(&co);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    if (!env.base)
-        setup();
+    if (!env.base) setup();
     vg_origin_t o = {.source = "fuzz", .who = "fuzz", .stream_id = size % 2 ? "s1" : NULL};
     int before = env.finals;
     vg_control_submit(env.control, (const char *)data, size, &o, on_ack, NULL);
     /* model loads answer through the loop queue */
     for (int i = 0; i < 200 && env.finals == before; i++) {
         event_base_loop(env.base, EVLOOP_NONBLOCK);
-        if (env.finals == before)
-            vg_loopq_drain(env.q);
+        if (env.finals == before) vg_loopq_drain(env.q);
     }
     VG_CHECK(env.finals == before + 1 || env.finals == before); /* repeats ack "received" */
     while (vg_streams_count(env.streams) > 1)

@@ -23,8 +23,7 @@ static void zones_roundtrip(const json_t *j)
         for (size_t i = 0; i < z[0].n; i++)
             VG_CHECK(memcmp(&z[0].zones[i].points, &z[1].zones[i].points,
                             z[0].zones[i].n_points * sizeof(vg_point_t)) == 0);
-        if (z[0].n)
-            (void)vg_zones_locate(&z[0], z[0].zones[0].points[0].x, 0.5);
+        if (z[0].n) (void)vg_zones_locate(&z[0], z[0].zones[0].points[0].x, 0.5);
         json_decref(back);
     } else {
         VG_CHECK(err.field[0] && strncmp(err.message, err.field, strlen(err.field)) == 0);
@@ -62,8 +61,7 @@ static void event_roundtrip(const json_t *j)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     json_t *j = json_loadb((const char *)data, size, JSON_DECODE_ANY, NULL);
-    if (!j)
-        return 0;
+    if (!j) return 0;
     zones_roundtrip(j);
     cfg_roundtrip(j);
     event_roundtrip(j);

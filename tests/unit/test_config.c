@@ -26,13 +26,11 @@ static void expect_error(const char *yaml, const char *where, const char *what)
     vg_diag_t d = {0};
     vg_config_t *c = NULL;
     int rc = vg_config_parse(yaml, strlen(yaml), "t.yaml", "/tmp", &c, &d);
-    if (rc == 0)
-        fail_msg("accepted:\n%s", yaml);
+    if (rc == 0) fail_msg("accepted:\n%s", yaml);
     assert_null(c);
     bool found = false;
     for (size_t i = 0; i < d.n_errors; i++)
-        if (strstr(d.errors[i], where) && strstr(d.errors[i], what))
-            found = true;
+        if (strstr(d.errors[i], where) && strstr(d.errors[i], what)) found = true;
     if (!found) {
         for (size_t i = 0; i < d.n_errors; i++)
             fprintf(stderr, "  got: %s\n", d.errors[i]);
@@ -98,7 +96,8 @@ static void test_demo_config(void **state)
 static void test_defaults(void **state)
 {
     (void)state;
-    vg_config_t *c = expect_ok("instance_id: a\nstreams:\n  - stream_id: s1\n    url: rtsp://h/x.mp4\n");
+    vg_config_t *c =
+        expect_ok("instance_id: a\nstreams:\n  - stream_id: s1\n    url: rtsp://h/x.mp4\n");
     assert_true(c->mqtt.enabled);
     assert_int_equal(c->mqtt.port, 1883);
     assert_int_equal(c->mqtt.qos, 1);
@@ -117,8 +116,9 @@ static void test_defaults(void **state)
 static void test_source_id_template(void **state)
 {
     (void)state;
-    vg_config_t *c = expect_ok("instance_id: a\nstream_url_template: rtsp://go2rtc:8554/{source_id}\n"
-                               "streams:\n  - {stream_id: s1, source_id: 8}\n");
+    vg_config_t *c =
+        expect_ok("instance_id: a\nstream_url_template: rtsp://go2rtc:8554/{source_id}\n"
+                  "streams:\n  - {stream_id: s1, source_id: 8}\n");
     assert_string_equal(c->streams[0].url, "rtsp://go2rtc:8554/8");
     vg_config_free(c);
 }
@@ -138,22 +138,23 @@ static void test_rules(void **state)
     (void)state;
     expect_error("log: {level: info}\n", "t.yaml:1:1:", "missing required key 'instance_id'");
     expect_error("instance_id: \"no spaces\"\n", "t.yaml:1:14:", "key 'instance_id'");
-    expect_error("instance_id: a\nmqtt:\n  hots: x\n", "t.yaml:3:3:",
-                 "unknown key 'mqtt.hots' (did you mean 'host'?)");
+    expect_error("instance_id: a\nmqtt:\n  hots: x\n",
+                 "t.yaml:3:3:", "unknown key 'mqtt.hots' (did you mean 'host'?)");
     expect_error("instance_id: a\nzzzz: 1\n", "t.yaml:2:1:", "unknown key 'zzzz'");
-    expect_error("instance_id: a\nmqtt: {port: 70000}\n", "t.yaml:2:14:",
-                 "key 'mqtt.port': expected an integer from 1 to 65535, got 70000");
+    expect_error("instance_id: a\nmqtt: {port: 70000}\n",
+                 "t.yaml:2:14:", "key 'mqtt.port': expected an integer from 1 to 65535, got 70000");
     expect_error("instance_id: a\nmqtt: {port: abc}\n", "t.yaml:2:14:", "expected an integer");
     expect_error("instance_id: a\nmqtt: [1]\n", "t.yaml:2:7:", "key 'mqtt': expected a mapping");
-    expect_error("instance_id: a\nmqtt: {enabled: maybe}\n", "t.yaml:2:17:",
-                 "expected true or false");
-    expect_error("instance_id: a\nlog: {level: loud}\n", "t.yaml:2:14:",
-                 "expected one of debug | info | warn | error");
+    expect_error("instance_id: a\nmqtt: {enabled: maybe}\n",
+                 "t.yaml:2:17:", "expected true or false");
+    expect_error("instance_id: a\nlog: {level: loud}\n",
+                 "t.yaml:2:14:", "expected one of debug | info | warn | error");
     expect_error("instance_id: a\nstreams:\n  - {stream_id: s, url: rtsp://h/x, fps: 31}\n",
                  "t.yaml:3:42:", "key 'streams[0].fps': expected a number from 0.01 to 30");
     expect_error("instance_id: a\nstreams:\n  - {stream_id: s, url: rtsp://h/x, fps: 0}\n",
                  "t.yaml:3:42:", "streams[0].fps");
-    expect_error("instance_id: a\nstreams:\n  - {stream_id: s, url: rtsp://h/x}\n  - {stream_id: s, url: rtsp://h/y}\n",
+    expect_error("instance_id: a\nstreams:\n  - {stream_id: s, url: rtsp://h/x}\n  - {stream_id: "
+                 "s, url: rtsp://h/y}\n",
                  "t.yaml:4:5:", "'s' is already used by streams[0]");
     expect_error("instance_id: a\nstreams:\n  - stream_id: s\n    url: rtsp://h/x\n    workers:\n"
                  "      - {type: person_detector, spec: {model_id: nope}}\n",
@@ -163,29 +164,32 @@ static void test_rules(void **state)
                  "t.yaml:6:62:", "confidence_threshold': expected a number from 0 to 1");
     expect_error("instance_id: a\nstreams:\n  - {stream_id: s, rtsp_url: \"nosuch://x\"}\n",
                  "t.yaml:3:30:", "must start with rtsp:// or rtsps://");
-    expect_error("instance_id: a\nmqtt: {password_file: /nonexistent/pw}\n", "t.yaml:2:23:",
-                 "cannot read file '/nonexistent/pw'");
-    expect_error("instance_id: a\nhttp: {auth_token_file: /nonexistent/tok}\n", "t.yaml:2:25:",
-                 "http.auth_token_file");
-    expect_error("instance_id: a\nmodels:\n  - {model_id: m, config: a.cfg, weights: /nonexistent.w}\n",
-                 "t.yaml:3:5:", "cannot read file");
-    expect_error("instance_id: a\nstreams:\n  - {stream_id: s, rtsp_url: rtsp://h/x, source_id: 3}\n",
-                 "t.yaml:3:", "give only one of 'rtsp_url', 'url' and 'source_id'");
-    expect_error("instance_id: a\nstreams:\n  - {stream_id: s, source_id: 3}\n", "t.yaml:3:31:",
-                 "needs 'stream_url_template'");
-    expect_error("instance_id: a\nstreams:\n  - {stream_id: s}\n", "t.yaml:3:5:",
-                 "one of 'rtsp_url', 'url' or 'source_id' is required");
+    expect_error("instance_id: a\nmqtt: {password_file: /nonexistent/pw}\n",
+                 "t.yaml:2:23:", "cannot read file '/nonexistent/pw'");
+    expect_error("instance_id: a\nhttp: {auth_token_file: /nonexistent/tok}\n",
+                 "t.yaml:2:25:", "http.auth_token_file");
+    expect_error(
+        "instance_id: a\nmodels:\n  - {model_id: m, config: a.cfg, weights: /nonexistent.w}\n",
+        "t.yaml:3:5:", "cannot read file");
+    expect_error(
+        "instance_id: a\nstreams:\n  - {stream_id: s, rtsp_url: rtsp://h/x, source_id: 3}\n",
+        "t.yaml:3:", "give only one of 'rtsp_url', 'url' and 'source_id'");
+    expect_error("instance_id: a\nstreams:\n  - {stream_id: s, source_id: 3}\n",
+                 "t.yaml:3:31:", "needs 'stream_url_template'");
+    expect_error("instance_id: a\nstreams:\n  - {stream_id: s}\n",
+                 "t.yaml:3:5:", "one of 'rtsp_url', 'url' or 'source_id' is required");
     expect_error("instance_id: a\nhttp: {listen: nope}\n", "t.yaml:2:16:", "key 'http.listen'");
     expect_error("instance_id: a\ninstance_id: b\n", "t.yaml:2:1:", "appears twice");
-    expect_error("instance_id: a\nstreams:\n  - {stream_id: s, url: rtsp://h/x,\n", "t.yaml:",
-                 "YAML syntax error");
+    expect_error("instance_id: a\nstreams:\n  - {stream_id: s, url: rtsp://h/x,\n",
+                 "t.yaml:", "YAML syntax error");
     expect_error("instance_id: a\nstreams:\n  - stream_id: s\n    url: rtsp://h/x\n    workers:\n"
                  "      - {type: person_detector, spec: {roi: {x: 1, y: 2, w: 0, h: 4}}}\n",
                  "t.yaml:6:", "roi.w");
     expect_error("instance_id: a\ncapture: {reconnect_initial_s: 20, reconnect_max_s: 10}\n",
                  "t.yaml:2:", "must not exceed reconnect_max_s");
     expect_error("instance_id: a\nshard: {index: 3, count: 3}\n", "t.yaml:2:", "shard.index");
-    expect_error("instance_id: a\nstreams:\n  - {stream_id: s, url: null}\n", "t.yaml:3:", "is empty");
+    expect_error("instance_id: a\nstreams:\n  - {stream_id: s, url: null}\n",
+                 "t.yaml:3:", "is empty");
 }
 
 static void test_reports_every_problem(void **state)
@@ -225,11 +229,24 @@ static void test_check_url(void **state)
     const char *why;
     assert_int_equal(vg_config_check_url("rtsp://cam/x", false, &why), 0);
     assert_int_equal(vg_config_check_url("rtsps://user:pw@cam:322/x", false, &why), 0);
-    static const char *const bad[] = {
-        "http://169.254.169.254/latest", "https://cam/x", "file:///etc/passwd", "/etc/passwd",
-        "concat:/a.mp4|/b.mp4", "subfile,,start,0,end,9,,:/etc/passwd", "data:text/plain,x",
-        "tcp://127.0.0.1:9", "RTSP://cam/x", "rtsp://", "nope://x", "", "rtsp://a\nb",
-        "crypto:/x", "./x.mp4", "x.mp4", "hls+http://x/y.m3u8", "async:rtsp://x"};
+    static const char *const bad[] = {"http://169.254.169.254/latest",
+                                      "https://cam/x",
+                                      "file:///etc/passwd",
+                                      "/etc/passwd",
+                                      "concat:/a.mp4|/b.mp4",
+                                      "subfile,,start,0,end,9,,:/etc/passwd",
+                                      "data:text/plain,x",
+                                      "tcp://127.0.0.1:9",
+                                      "RTSP://cam/x",
+                                      "rtsp://",
+                                      "nope://x",
+                                      "",
+                                      "rtsp://a\nb",
+                                      "crypto:/x",
+                                      "./x.mp4",
+                                      "x.mp4",
+                                      "hls+http://x/y.m3u8",
+                                      "async:rtsp://x"};
     for (size_t i = 0; i < VG_ARRAY_LEN(bad); i++) {
         why = NULL;
         assert_int_not_equal(vg_config_check_url(bad[i], false, &why), 0);
@@ -278,7 +295,8 @@ static void test_privacy_masks(void **state)
     vg_config_t *c = expect_ok("instance_id: a\nstreams:\n  - stream_id: s\n    url: rtsp://h/x\n"
                                "    privacy_masks: [{x: 0.5, y: 0, w: 0.5, h: 0.25}]\n");
     assert_int_equal(c->streams[0].n_privacy_masks, 1);
-    assert_true(c->streams[0].privacy_masks[0].x == 0.5 && c->streams[0].privacy_masks[0].h == 0.25);
+    assert_true(c->streams[0].privacy_masks[0].x == 0.5 &&
+                c->streams[0].privacy_masks[0].h == 0.25);
     vg_config_free(c);
     expect_error("instance_id: a\nstreams:\n  - stream_id: s\n    url: rtsp://h/x\n"
                  "    privacy_masks: [{x: 0, y: 0, w: 200, h: 120}]\n",
@@ -301,8 +319,9 @@ static void test_privacy_masks(void **state)
  * 8x8 roi at x = (i % views) * 8, so they need min(n, views) distinct views. */
 static void workers_yaml(char *yaml, size_t cap, int n, int views)
 {
-    snprintf(yaml, cap, "instance_id: a\nstreams:\n  - stream_id: s\n    url: rtsp://h/x\n"
-                        "    workers:\n");
+    snprintf(yaml, cap,
+             "instance_id: a\nstreams:\n  - stream_id: s\n    url: rtsp://h/x\n"
+             "    workers:\n");
     for (int i = 0; i < n; i++) {
         size_t len = strlen(yaml);
         if (views > 0)
@@ -311,8 +330,7 @@ static void workers_yaml(char *yaml, size_t cap, int n, int views)
                      "w: 8, h: 8}}}\n",
                      i, (i % views) * 8);
         else
-            snprintf(yaml + len, cap - len, "      - {type: motion_detector, worker_id: m%d}\n",
-                     i);
+            snprintf(yaml + len, cap - len, "      - {type: motion_detector, worker_id: m%d}\n", i);
     }
 }
 
@@ -335,12 +353,18 @@ static void test_limits(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_orion_multi),         cmocka_unit_test(test_demo_config),
-        cmocka_unit_test(test_defaults),            cmocka_unit_test(test_source_id_template),
-        cmocka_unit_test(test_person_default_model), cmocka_unit_test(test_rules),
-        cmocka_unit_test(test_reports_every_problem), cmocka_unit_test(test_check_url),
-        cmocka_unit_test(test_env_values),          cmocka_unit_test(test_url_rules),
-        cmocka_unit_test(test_privacy_masks),       cmocka_unit_test(test_limits),
+        cmocka_unit_test(test_orion_multi),
+        cmocka_unit_test(test_demo_config),
+        cmocka_unit_test(test_defaults),
+        cmocka_unit_test(test_source_id_template),
+        cmocka_unit_test(test_person_default_model),
+        cmocka_unit_test(test_rules),
+        cmocka_unit_test(test_reports_every_problem),
+        cmocka_unit_test(test_check_url),
+        cmocka_unit_test(test_env_values),
+        cmocka_unit_test(test_url_rules),
+        cmocka_unit_test(test_privacy_masks),
+        cmocka_unit_test(test_limits),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

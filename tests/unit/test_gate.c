@@ -97,8 +97,7 @@ static void test_drift_accumulates(void **state)
     int opened_at = 0;
     for (int step = 1; step <= 5 && !opened_at; step++) {
         paint(5 * step);
-        if (vg_gate_measure(g, img, W, H, STRIDE) > 0.5)
-            opened_at = step;
+        if (vg_gate_measure(g, img, W, H, STRIDE) > 0.5) opened_at = step;
     }
     assert_int_equal(opened_at, 3); /* 15 levels > VG_GATE_CELL_DIFF */
     vg_gate_commit(g);
@@ -159,10 +158,8 @@ static void test_gray_plane(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_reference),
-        cmocka_unit_test(test_noise_and_person),
-        cmocka_unit_test(test_drift_accumulates),
-        cmocka_unit_test(test_odd_sizes),
+        cmocka_unit_test(test_reference),         cmocka_unit_test(test_noise_and_person),
+        cmocka_unit_test(test_drift_accumulates), cmocka_unit_test(test_odd_sizes),
         cmocka_unit_test(test_gray_plane),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,6 +1,6 @@
 /* Unit tests for the executor pool: fairness under overload (equal and weighted fps),
- * results carry the stream's fields and a monotonic latency, a detached stream stops being served; an executor
- * serves more models than its cache holds (LRU eviction, no abort) and a model that
+ * results carry the stream's fields and a monotonic latency, a detached stream stops being served;
+ * an executor serves more models than its cache holds (LRU eviction, no abort) and a model that
  * fails to load is not read again on every frame (back-off). Real detector
  * (yolo-fastest body model); run under ThreadSanitizer in CI. */
 #include <setjmp.h>
@@ -43,8 +43,7 @@ static void on_result(void *arg, vg_infer_result_t *r)
         !json_is_integer(json_object_get(msg, "person_count")))
         atomic_fetch_add(&bad_fields, 1);
     double latency_ms = json_number_value(json_object_get(msg, "latency_ms"));
-    if (!msg || latency_ms < 0 || latency_ms > 60000)
-        atomic_fetch_add(&bad_latency, 1);
+    if (!msg || latency_ms < 0 || latency_ms > 60000) atomic_fetch_add(&bad_latency, 1);
     atomic_fetch_add(&results[idx], 1);
     vg_infer_result_free(r);
 }
@@ -170,8 +169,7 @@ static void test_fair_equal(void **state)
         hi = n > hi ? n : hi;
         total += n;
     }
-    printf("# equal: total %d results in %.1f s, per stream %d..%d\n", total, run_seconds, lo,
-           hi);
+    printf("# equal: total %d results in %.1f s, per stream %d..%d\n", total, run_seconds, lo, hi);
     assert_true(lo > 0);
     assert_true(total < run_seconds * 240 * 0.9); /* it really was overloaded */
     assert_true((double)(hi - lo) / hi < 0.20);
@@ -208,8 +206,7 @@ static void on_cache_result(void *arg, vg_infer_result_t *r)
     json_t *msg;
     json_array_foreach(r->results, i, msg)
     {
-        if (json_object_get(msg, "person_count"))
-            atomic_fetch_add(&cache_person_results, 1);
+        if (json_object_get(msg, "person_count")) atomic_fetch_add(&cache_person_results, 1);
     }
     atomic_fetch_add(&cache_results, 1);
     vg_infer_result_free(r);
@@ -283,8 +280,8 @@ static void test_model_cache(void **state)
     vg_diag_clear(&d);
     free(yaml);
     vg_infer_t *pool = NULL;
-    vg_infer_cfg_t ic = {.instance_id = "t", .threads = 1, .models = cfg,
-                         .on_result = on_cache_result};
+    vg_infer_cfg_t ic = {
+        .instance_id = "t", .threads = 1, .models = cfg, .on_result = on_cache_result};
     assert_int_equal(vg_infer_new(&ic, &pool), 0);
     vg_mailbox_t *mb = vg_mailbox_new();
     vg_stream_spec_t *sp = cache_spec("m0");

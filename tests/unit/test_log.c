@@ -82,8 +82,8 @@ static void test_disabled_level_releases_o_args(void **state)
     vg_log_set_fd(fds[1]);
     vg_log_set_level(VG_LOG_WARN);
     json_t *kept = json_object();
-    vg_log(VG_LOG_DEBUG, "test", "hidden", "{s:o, s:s, s:o}", "kept", json_incref(kept), "s",
-           "x", "fresh", json_pack("{s:i}", "n", 1));
+    vg_log(VG_LOG_DEBUG, "test", "hidden", "{s:o, s:s, s:o}", "kept", json_incref(kept), "s", "x",
+           "fresh", json_pack("{s:i}", "n", 1));
     assert_int_equal(kept->refcount, 1);
     vg_log(VG_LOG_INFO, "test", "hidden", "{s:O}", "kept", kept); /* O: borrowed */
     assert_int_equal(kept->refcount, 1);

@@ -35,10 +35,8 @@ static double sample_value(const char *text, const char *prefix)
 {
     size_t n = strlen(prefix);
     for (const char *line = text; *line; line = strchr(line, '\n') + 1) {
-        if (strncmp(line, prefix, n) == 0 && line[n] == ' ')
-            return strtod(line + n + 1, NULL);
-        if (!strchr(line, '\n'))
-            break;
+        if (strncmp(line, prefix, n) == 0 && line[n] == ' ') return strtod(line + n + 1, NULL);
+        if (!strchr(line, '\n')) break;
     }
     return NAN;
 }
@@ -47,10 +45,8 @@ static size_t count_lines_with_prefix(const char *text, const char *prefix)
 {
     size_t count = 0, n = strlen(prefix);
     for (const char *line = text; line && *line; line = strchr(line, '\n')) {
-        if (*line == '\n')
-            line++;
-        if (strncmp(line, prefix, n) == 0)
-            count++;
+        if (*line == '\n') line++;
+        if (strncmp(line, prefix, n) == 0) count++;
     }
     return count;
 }
@@ -63,11 +59,11 @@ static void test_exposition_exact(void **state)
     vg_metric_t *temp =
         vg_metric_gauge("vigil_test_temperature_celsius", "Line one\\two\nthree", NULL);
     const double bounds[] = {0.1, 0.5, 1};
-    vg_metric_t *lat = vg_metric_histogram("vigil_test_latency_seconds", "Latency.",
-                                           "stream_id", bounds, 3);
+    vg_metric_t *lat =
+        vg_metric_histogram("vigil_test_latency_seconds", "Latency.", "stream_id", bounds, 3);
     const double size_bounds[] = {1024};
-    vg_metric_t *size = vg_metric_histogram("vigil_test_size_bytes", "Sizes.", NULL,
-                                            size_bounds, 1);
+    vg_metric_t *size =
+        vg_metric_histogram("vigil_test_size_bytes", "Sizes.", NULL, size_bounds, 1);
     vg_metric_gauge("vigil_test_empty_bytes", "Nothing yet.", "stream_id");
 
     vg_series_t *cam1 = vg_metric_series(frames, "cam1", "video");
@@ -84,30 +80,29 @@ static void test_exposition_exact(void **state)
     assert_true(vg_series_value(l) == 4);
     assert_true(vg_series_value(cam1) == 3);
 
-    const char *want =
-        "# HELP vigil_test_frames_total Frames seen, by stream.\n"
-        "# TYPE vigil_test_frames_total counter\n"
-        "vigil_test_frames_total{stream_id=\"cam1\",kind=\"video\"} 3\n"
-        "vigil_test_frames_total{stream_id=\"a\\\"b\\\\c\\nd\",kind=\"x\"} 1\n"
-        "# HELP vigil_test_temperature_celsius Line one\\\\two\\nthree\n"
-        "# TYPE vigil_test_temperature_celsius gauge\n"
-        "vigil_test_temperature_celsius 21.5\n"
-        "# HELP vigil_test_latency_seconds Latency.\n"
-        "# TYPE vigil_test_latency_seconds histogram\n"
-        "vigil_test_latency_seconds_bucket{stream_id=\"cam1\",le=\"0.1\"} 1\n"
-        "vigil_test_latency_seconds_bucket{stream_id=\"cam1\",le=\"0.5\"} 3\n"
-        "vigil_test_latency_seconds_bucket{stream_id=\"cam1\",le=\"1\"} 3\n"
-        "vigil_test_latency_seconds_bucket{stream_id=\"cam1\",le=\"+Inf\"} 4\n"
-        "vigil_test_latency_seconds_sum{stream_id=\"cam1\"} 3.8125\n"
-        "vigil_test_latency_seconds_count{stream_id=\"cam1\"} 4\n"
-        "# HELP vigil_test_size_bytes Sizes.\n"
-        "# TYPE vigil_test_size_bytes histogram\n"
-        "vigil_test_size_bytes_bucket{le=\"1024\"} 1\n"
-        "vigil_test_size_bytes_bucket{le=\"+Inf\"} 1\n"
-        "vigil_test_size_bytes_sum 10\n"
-        "vigil_test_size_bytes_count 1\n"
-        "# HELP vigil_test_empty_bytes Nothing yet.\n"
-        "# TYPE vigil_test_empty_bytes gauge\n";
+    const char *want = "# HELP vigil_test_frames_total Frames seen, by stream.\n"
+                       "# TYPE vigil_test_frames_total counter\n"
+                       "vigil_test_frames_total{stream_id=\"cam1\",kind=\"video\"} 3\n"
+                       "vigil_test_frames_total{stream_id=\"a\\\"b\\\\c\\nd\",kind=\"x\"} 1\n"
+                       "# HELP vigil_test_temperature_celsius Line one\\\\two\\nthree\n"
+                       "# TYPE vigil_test_temperature_celsius gauge\n"
+                       "vigil_test_temperature_celsius 21.5\n"
+                       "# HELP vigil_test_latency_seconds Latency.\n"
+                       "# TYPE vigil_test_latency_seconds histogram\n"
+                       "vigil_test_latency_seconds_bucket{stream_id=\"cam1\",le=\"0.1\"} 1\n"
+                       "vigil_test_latency_seconds_bucket{stream_id=\"cam1\",le=\"0.5\"} 3\n"
+                       "vigil_test_latency_seconds_bucket{stream_id=\"cam1\",le=\"1\"} 3\n"
+                       "vigil_test_latency_seconds_bucket{stream_id=\"cam1\",le=\"+Inf\"} 4\n"
+                       "vigil_test_latency_seconds_sum{stream_id=\"cam1\"} 3.8125\n"
+                       "vigil_test_latency_seconds_count{stream_id=\"cam1\"} 4\n"
+                       "# HELP vigil_test_size_bytes Sizes.\n"
+                       "# TYPE vigil_test_size_bytes histogram\n"
+                       "vigil_test_size_bytes_bucket{le=\"1024\"} 1\n"
+                       "vigil_test_size_bytes_bucket{le=\"+Inf\"} 1\n"
+                       "vigil_test_size_bytes_sum 10\n"
+                       "vigil_test_size_bytes_count 1\n"
+                       "# HELP vigil_test_empty_bytes Nothing yet.\n"
+                       "# TYPE vigil_test_empty_bytes gauge\n";
     char *got = vg_metrics_render();
     assert_string_equal(got, want);
     free(got);
@@ -142,8 +137,7 @@ static void test_number_format(void **state)
         char line[128];
         snprintf(line, sizeof(line), "\nvigil_test_value{case=\"%s\"} %s\n", cases[i].label,
                  cases[i].want);
-        if (!strstr(text, line))
-            fail_msg("missing %s in:\n%s", line, text);
+        if (!strstr(text, line)) fail_msg("missing %s in:\n%s", line, text);
     }
     free(text);
 }
@@ -152,15 +146,14 @@ static void test_reregister(void **state)
 {
     (void)state;
     vg_metric_t *a = vg_metric_counter("vigil_test_x_total", "X.", "stream_id");
-    vg_metric_t *b = vg_metric_counter("vigil_test_x_total", "Other help is ignored.",
-                                       "stream_id");
+    vg_metric_t *b = vg_metric_counter("vigil_test_x_total", "Other help is ignored.", "stream_id");
     assert_ptr_equal(a, b);
-    vg_metric_t *h1 = vg_metric_histogram("vigil_test_h_seconds", "H.", NULL,
-                                          vg_metrics_latency_buckets,
-                                          vg_metrics_latency_buckets_len);
-    vg_metric_t *h2 = vg_metric_histogram("vigil_test_h_seconds", "H.", NULL,
-                                          vg_metrics_latency_buckets,
-                                          vg_metrics_latency_buckets_len);
+    vg_metric_t *h1 =
+        vg_metric_histogram("vigil_test_h_seconds", "H.", NULL, vg_metrics_latency_buckets,
+                            vg_metrics_latency_buckets_len);
+    vg_metric_t *h2 =
+        vg_metric_histogram("vigil_test_h_seconds", "H.", NULL, vg_metrics_latency_buckets,
+                            vg_metrics_latency_buckets_len);
     assert_ptr_equal(h1, h2);
     char *text = vg_metrics_render();
     assert_int_equal(count_lines_with_prefix(text, "# TYPE vigil_test_x_total"), 1);
@@ -249,8 +242,7 @@ static void expect_abort(void (*fn)(void), const char *what)
     }
     int status = 0;
     assert_int_equal(waitpid(pid, &status, 0), pid);
-    if (!WIFSIGNALED(status) || WTERMSIG(status) != SIGABRT)
-        fail_msg("%s did not abort", what);
+    if (!WIFSIGNALED(status) || WTERMSIG(status) != SIGABRT) fail_msg("%s did not abort", what);
 }
 
 static void test_programming_errors_abort(void **state)
@@ -390,9 +382,9 @@ static void *create_series(void *p)
 {
     int id = (int)(intptr_t)p;
     vg_metric_t *c = vg_metric_counter("vigil_test_conc_total", "Conc.", "stream_id,worker");
-    vg_metric_t *h = vg_metric_histogram("vigil_test_conc_seconds", "Conc.", "stream_id",
-                                         vg_metrics_latency_buckets,
-                                         vg_metrics_latency_buckets_len);
+    vg_metric_t *h =
+        vg_metric_histogram("vigil_test_conc_seconds", "Conc.", "stream_id",
+                            vg_metrics_latency_buckets, vg_metrics_latency_buckets_len);
     for (int i = 0; i < N_SERIES; i++) {
         char sid[32];
         snprintf(sid, sizeof(sid), "t%d-%d", id, i);
@@ -415,8 +407,7 @@ static void *render_loop(void *p)
     int *renders = p;
     while (atomic_load(&creators_done) < N_CREATORS) {
         char *text = vg_metrics_render();
-        if (strncmp(text, "# HELP ", 7) != 0)
-            abort();
+        if (strncmp(text, "# HELP ", 7) != 0) abort();
         free(text);
         (*renders)++;
     }
@@ -432,8 +423,7 @@ static void test_render_while_creating(void **state)
     int renders = 0;
     assert_int_equal(pthread_create(&renderer, NULL, render_loop, &renders), 0);
     for (int i = 0; i < N_CREATORS; i++)
-        assert_int_equal(pthread_create(&creators[i], NULL, create_series, (void *)(intptr_t)i),
-                         0);
+        assert_int_equal(pthread_create(&creators[i], NULL, create_series, (void *)(intptr_t)i), 0);
     for (int i = 0; i < N_CREATORS; i++)
         pthread_join(creators[i], NULL);
     pthread_join(renderer, NULL);
@@ -457,9 +447,9 @@ static void test_remove_label(void **state)
     (void)state;
     vg_metric_t *c = vg_metric_counter("vigil_test_frames_total", "F.", "stream_id,worker");
     vg_metric_t *g = vg_metric_gauge("vigil_test_fps", "F.", "stream_id");
-    vg_metric_t *h = vg_metric_histogram("vigil_test_lat_seconds", "L.", "stream_id",
-                                         vg_metrics_latency_buckets,
-                                         vg_metrics_latency_buckets_len);
+    vg_metric_t *h =
+        vg_metric_histogram("vigil_test_lat_seconds", "L.", "stream_id", vg_metrics_latency_buckets,
+                            vg_metrics_latency_buckets_len);
     vg_metric_t *other = vg_metric_gauge("vigil_test_camera_up", "C.", "camera");
     vg_series_inc(vg_metric_series(c, "a", "w1"));
     vg_series_inc(vg_metric_series(c, "ab", "w1"));
@@ -473,19 +463,18 @@ static void test_remove_label(void **state)
     vg_metrics_remove_label("stream_id", "a");
     vg_metrics_remove_label("no_such_label", "b");
     char *text = vg_metrics_render();
-    const char *want =
-        "# HELP vigil_test_frames_total F.\n"
-        "# TYPE vigil_test_frames_total counter\n"
-        "vigil_test_frames_total{stream_id=\"ab\",worker=\"w1\"} 1\n"
-        "vigil_test_frames_total{stream_id=\"b\",worker=\"a\"} 1\n"
-        "# HELP vigil_test_fps F.\n"
-        "# TYPE vigil_test_fps gauge\n"
-        "vigil_test_fps{stream_id=\"b\"} 6\n"
-        "# HELP vigil_test_lat_seconds L.\n"
-        "# TYPE vigil_test_lat_seconds histogram\n"
-        "# HELP vigil_test_camera_up C.\n"
-        "# TYPE vigil_test_camera_up gauge\n"
-        "vigil_test_camera_up{camera=\"a\"} 1\n";
+    const char *want = "# HELP vigil_test_frames_total F.\n"
+                       "# TYPE vigil_test_frames_total counter\n"
+                       "vigil_test_frames_total{stream_id=\"ab\",worker=\"w1\"} 1\n"
+                       "vigil_test_frames_total{stream_id=\"b\",worker=\"a\"} 1\n"
+                       "# HELP vigil_test_fps F.\n"
+                       "# TYPE vigil_test_fps gauge\n"
+                       "vigil_test_fps{stream_id=\"b\"} 6\n"
+                       "# HELP vigil_test_lat_seconds L.\n"
+                       "# TYPE vigil_test_lat_seconds histogram\n"
+                       "# HELP vigil_test_camera_up C.\n"
+                       "# TYPE vigil_test_camera_up gauge\n"
+                       "vigil_test_camera_up{camera=\"a\"} 1\n";
     assert_string_equal(text, want);
     free(text);
 
@@ -554,9 +543,12 @@ static void test_process_metrics(void **state)
     vg_metrics_register_process(); /* idempotent */
     char *text = vg_metrics_render();
     static const char *const names[] = {
-        "process_cpu_seconds_total",  "process_resident_memory_bytes",
-        "process_virtual_memory_bytes", "process_start_time_seconds",
-        "process_open_fds",          "process_max_fds",
+        "process_cpu_seconds_total",
+        "process_resident_memory_bytes",
+        "process_virtual_memory_bytes",
+        "process_start_time_seconds",
+        "process_open_fds",
+        "process_max_fds",
         "process_threads",
     };
     for (size_t i = 0; i < VG_ARRAY_LEN(names); i++) {
@@ -586,11 +578,11 @@ static void test_promtool_accepts(void **state)
                     "promtool (Debian prometheus)");
     vg_metrics_register_process();
     vg_metric_t *frames = vg_metric_counter("vigil_frames_total", "Frames decoded.", "stream_id");
-    vg_metric_t *lat = vg_metric_histogram("vigil_inference_seconds", "Inference latency.",
-                                           "stream_id,model", vg_metrics_latency_buckets,
-                                           vg_metrics_latency_buckets_len);
-    vg_metric_t *fps = vg_metric_gauge("vigil_stream_fps", "Sampled frames per second.",
-                                       "stream_id");
+    vg_metric_t *lat =
+        vg_metric_histogram("vigil_inference_seconds", "Inference latency.", "stream_id,model",
+                            vg_metrics_latency_buckets, vg_metrics_latency_buckets_len);
+    vg_metric_t *fps =
+        vg_metric_gauge("vigil_stream_fps", "Sampled frames per second.", "stream_id");
     vg_metric_gauge("vigil_streams_pending", "Streams waiting, none yet.", "stream_id");
     vg_metric_t *up = vg_metric_gauge("vigil_up", "Whether the gateway runs.", NULL);
     const char *ids[] = {"cam-1", "ward \"B\"\\2\nnight", "caf\xc3\xa9", "bad\xff"};

@@ -60,10 +60,13 @@ static void make_at(fixture_t *f, int outbox_limit, const char *host, int port)
 {
     memset(f, 0, sizeof(*f));
     f->base = event_base_new();
-    vg_mqtt_cfg_t cfg = {.host = (char *)host, .port = port, .client_id = "unit",
-                         .keepalive_s = 5, .outbox_limit = outbox_limit};
-    vg_mqtt_hooks_t hooks = {.on_stopped = on_stopped, .arg = f,
-                             .will_topic = "unit/status", .will_payload = "offline"};
+    vg_mqtt_cfg_t cfg = {.host = (char *)host,
+                         .port = port,
+                         .client_id = "unit",
+                         .keepalive_s = 5,
+                         .outbox_limit = outbox_limit};
+    vg_mqtt_hooks_t hooks = {
+        .on_stopped = on_stopped, .arg = f, .will_topic = "unit/status", .will_payload = "offline"};
     assert_int_equal(vg_mqtt_new(f->base, &cfg, &hooks, &f->m), 0);
     vg_mqtt_set_backoff(f->m, 0.01, 0.02, 0.02);
 }
@@ -267,8 +270,7 @@ static bool run_until_logged(fixture_t *f, int log_fd, const char *needle, doubl
         run_for(f, 0.05);
         ssize_t n = pread(log_fd, buf, sizeof(buf) - 1, 0);
         buf[n > 0 ? n : 0] = '\0';
-        if (strstr(buf, needle))
-            return true;
+        if (strstr(buf, needle)) return true;
     }
     return false;
 }
@@ -302,7 +304,8 @@ static void test_name_resolution(void **state)
     vg_log_set_fd(log_fd);
     make(&f, 10, "no-such-host.invalid");
     double t0 = vg_now_mono();
-    bool failed = run_until_logged(&f, log_fd, "\"event\":\"connect_failed\",\"host\":\"no-such-host.invalid\"", 12);
+    bool failed = run_until_logged(
+        &f, log_fd, "\"event\":\"connect_failed\",\"host\":\"no-such-host.invalid\"", 12);
     bool retried = run_until_logged(&f, log_fd, "\"event\":\"reconnect_scheduled\"", 2);
     vg_log_set_fd(2);
     vg_log_set_level(VG_LOG_ERROR);

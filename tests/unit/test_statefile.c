@@ -23,8 +23,7 @@ static char dir[] = "/tmp/vigil-statefile-XXXXXX";
 static char *slurp(const char *path)
 {
     FILE *f = fopen(path, "r");
-    if (!f)
-        return NULL;
+    if (!f) return NULL;
     static char buf[4096];
     size_t n = fread(buf, 1, sizeof(buf) - 1, f);
     fclose(f);
@@ -89,8 +88,7 @@ static void test_missing_folder_is_counted(void **state)
 {
     (void)state;
     double before = metric("vigil_state_writes_total{result=\"error\"} ");
-    if (before < 0)
-        before = 0; /* not rendered yet */
+    if (before < 0) before = 0; /* not rendered yet */
     char *bad = vg_xasprintf("%s/no/such/folder/state.json", dir);
     vg_statefile_t *sf = writer_new(bad);
     vg_statefile_put(sf, vg_xstrdup("{}"));
@@ -120,8 +118,7 @@ static void test_free_without_puts(void **state)
 
 int main(void)
 {
-    if (!mkdtemp(dir))
-        return 1;
+    if (!mkdtemp(dir)) return 1;
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_burst_newest_wins),
         cmocka_unit_test(test_missing_folder_is_counted),

@@ -179,9 +179,11 @@ static int setup(void **state)
     fx->base = event_base_new();
     fx->q = vg_loopq_new(fx->base);
     fx->jobs = vg_jobs_new(fx->q);
-    vg_infer_cfg_t ic = {
-        .instance_id = "t", .threads = 1, .models = fx->cfg, .on_result = on_result,
-        .jobs = fx->jobs};
+    vg_infer_cfg_t ic = {.instance_id = "t",
+                         .threads = 1,
+                         .models = fx->cfg,
+                         .on_result = on_result,
+                         .jobs = fx->jobs};
     assert_int_equal(vg_infer_new(&ic, &fx->pool), 0);
     vg_streams_opts_t so = {.cfg = fx->cfg,
                             .q = fx->q,
