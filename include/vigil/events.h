@@ -37,18 +37,7 @@ typedef enum {
 typedef enum { VG_PHASE_START, VG_PHASE_UPDATE, VG_PHASE_END } vg_event_phase_t;
 typedef enum { VG_SEV_INFO, VG_SEV_WARNING, VG_SEV_CRITICAL } vg_severity_t;
 
-/* Postures are the pose module's (issue 14, vigil/posture.h); until that header is on
- * this branch, the same enum, same names and values, is declared here. */
-#if __has_include("vigil/posture.h")
 #include "vigil/posture.h"
-#else
-typedef enum {
-    VG_POSTURE_UNKNOWN = 0,
-    VG_POSTURE_UPRIGHT,
-    VG_POSTURE_SITTING,
-    VG_POSTURE_LYING,
-} vg_posture_t;
-#endif
 
 /* ---- settings ------------------------------------------------------------------------------ */
 
